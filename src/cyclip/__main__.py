@@ -1,0 +1,5 @@
+import sys
+
+from cyclip.cli import main
+
+sys.exit(main())

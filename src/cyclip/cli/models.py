@@ -1,0 +1,34 @@
+"""``cyclip models``: the architectures open_clip can build, cyclip's own configs first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import tyro
+
+
+@dataclass(frozen=True)
+class ModelsArgs:
+    """List model architectures (any of them works with --model.name / --model)."""
+
+    pretrained: bool = False
+    """Also list open_clip's pretrained tags for each architecture (weights download on first use)."""
+    filter: str | None = None
+    """Only names containing this text (case-insensitive)."""
+
+
+def main(argv: list[str]) -> int:
+    args = tyro.cli(ModelsArgs, args=argv, prog="cyclip models")
+    import open_clip
+
+    from cyclip.models import list_models
+
+    names = list_models()
+    ours = [n for n in names if n.startswith("cyclip-")]
+    names = ours + [n for n in names if n not in ours]
+    if args.filter:
+        names = [n for n in names if args.filter.lower() in n.lower()]
+    for name in names:
+        tags = open_clip.list_pretrained_tags_by_model(name) if args.pretrained else []
+        print(f"{name:<40} {' '.join(tags)}".rstrip())
+    return 0

@@ -1,0 +1,32 @@
+"""Losses as a library: each term a documented pure function, plus the ``CyCLIPLoss`` module."""
+
+from cyclip.losses.contrastive import (
+    augmented_contrastive_loss,
+    contrastive_loss,
+    contrastive_loss_local,
+)
+from cyclip.losses.cyclic import (
+    crossmodal_cyclic_loss,
+    crossmodal_cyclic_loss_naive,
+    crossmodal_from_grams,
+    cyclic_grams,
+    inmodal_cyclic_loss,
+    inmodal_cyclic_loss_naive,
+    inmodal_from_grams,
+)
+from cyclip.losses.cyclip_loss import ClipLoss, CyCLIPLoss
+
+__all__ = [
+    "ClipLoss",
+    "CyCLIPLoss",
+    "augmented_contrastive_loss",
+    "contrastive_loss",
+    "contrastive_loss_local",
+    "crossmodal_cyclic_loss",
+    "crossmodal_cyclic_loss_naive",
+    "crossmodal_from_grams",
+    "cyclic_grams",
+    "inmodal_cyclic_loss",
+    "inmodal_cyclic_loss_naive",
+    "inmodal_from_grams",
+]

@@ -1,0 +1,137 @@
+"""cyclip.distributed: single-process behaviour and 2-process gloo parity of the objective.
+
+The parity test is the contract of the whole distributed design: a 2-process run (DDP over a
+small model, each rank holding half of the batch) must give the same loss and the same parameter
+gradients as one process on the concatenated batch.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as tdist
+import torch.multiprocessing as mp
+import torch.nn.functional as F
+from torch import nn
+
+from cyclip import distributed as dist
+from cyclip.losses import CyCLIPLoss
+
+# (name, loss kwargs, local batch sizes of rank 0 and rank 1)
+CASES = [
+    ("gram", {"method": "gram"}, (6, 6)),
+    ("naive", {"method": "naive"}, (6, 6)),
+    ("gram-unequal", {"method": "gram"}, (7, 4)),
+    ("naive-mean-unequal", {"method": "naive", "normalization": "mean"}, (3, 8)),
+    ("local-gram", {"method": "gram", "local_loss": True}, (6, 6)),
+    ("local-naive", {"method": "naive", "local_loss": True}, (6, 6)),
+    ("clip-local", {"lambda_inmodal": 0.0, "lambda_crossmodal": 0.0, "local_loss": True}, (6, 6)),
+    ("c-cyclip-augmented", {"lambda_inmodal": 0.0, "augmented": True}, (5, 5)),
+]
+D_IN, D = 10, 4  # N >= d so that "auto" would choose the Gram form too
+
+
+class Towers(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.image = nn.Linear(D_IN, D)
+        self.text = nn.Linear(D_IN, D)
+        self.log_scale = nn.Parameter(torch.tensor(2.0))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {
+            "image_features": F.normalize(self.image(x), dim=-1),
+            "text_features": F.normalize(self.text(y), dim=-1),
+            "logit_scale": self.log_scale.exp(),
+        }
+
+
+def make_batch(n: int) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(n)
+    return {k: torch.randn(n, D_IN, generator=g) for k in ("x", "y", "xa", "ya")}
+
+
+def run_step(model: nn.Module, loss_kwargs: dict, batch: dict[str, torch.Tensor]):
+    kwargs = dict(loss_kwargs)
+    augmented = kwargs.pop("augmented", False)
+    out = model(batch["x"], batch["y"])
+    extra = {}
+    if augmented:
+        aug = model(batch["xa"], batch["ya"])
+        extra = {
+            "augmented_image_features": aug["image_features"],
+            "augmented_text_features": aug["text_features"],
+        }
+    terms = CyCLIPLoss(**kwargs)(**out, output_dict=True, **extra)
+    total = sum(terms.values())
+    total.backward()
+    return {k: v.detach() for k, v in terms.items()}
+
+
+def single_process(loss_kwargs: dict, sizes: tuple[int, int]):
+    model = Towers()
+    terms = run_step(model, loss_kwargs, make_batch(sum(sizes)))
+    return terms, {n: p.grad.clone() for n, p in model.named_parameters()}
+
+
+def _worker(rank: int, init_file: str, out_dir: str) -> None:
+    tdist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    try:
+        results = {}
+        for name, loss_kwargs, sizes in CASES:
+            model = nn.parallel.DistributedDataParallel(Towers())
+            full = make_batch(sum(sizes))
+            start = sum(sizes[:rank])
+            local = {k: v[start : start + sizes[rank]] for k, v in full.items()}
+            terms = run_step(model, loss_kwargs, local)
+            # Per-rank loss values (local_loss differs per rank): report their mean over ranks.
+            terms = {k: dist.all_reduce_mean_(v.clone()) for k, v in terms.items()}
+            grads = {n: p.grad.clone() for n, p in model.module.named_parameters()}
+            results[name] = (terms, grads)
+        torch.save(results, Path(out_dir) / f"rank{rank}.pt")
+    finally:
+        tdist.destroy_process_group()
+
+
+@pytest.fixture(scope="module")
+def two_process_results() -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        mp.start_processes(
+            _worker, args=(str(Path(tmp) / "init"), tmp), nprocs=2, join=True, start_method="spawn"
+        )
+        return [torch.load(Path(tmp) / f"rank{r}.pt", weights_only=True) for r in range(2)]
+
+
+@pytest.mark.parametrize("name,loss_kwargs,sizes", CASES, ids=[c[0] for c in CASES])
+def test_two_gloo_processes_match_one_process(two_process_results, name, loss_kwargs, sizes):
+    ref_terms, ref_grads = single_process(loss_kwargs, sizes)
+    for rank_results in two_process_results:
+        terms, grads = rank_results[name]
+        assert set(terms) == set(ref_terms)
+        for key in ref_terms:
+            torch.testing.assert_close(terms[key], ref_terms[key], rtol=1e-5, atol=1e-6)
+        for key in ref_grads:
+            torch.testing.assert_close(grads[key], ref_grads[key], rtol=1e-4, atol=1e-6)
+
+
+def test_single_process_defaults() -> None:
+    assert dist.rank() == 0 and dist.world_size() == 1
+    assert not dist.is_distributed() and dist.is_main_process()
+    x = torch.randn(3, 2, requires_grad=True)
+    assert dist.gather(x) is x and dist.all_reduce_sum(x) is x
+    assert dist.broadcast_object({"a": 1}) == {"a": 1}
+    info = dist.init_distributed(device="cpu")
+    assert (info.rank, info.world_size, info.device.type) == (0, 1, "cpu")
+
+
+def test_slurm_without_master_addr_explains(monkeypatch) -> None:
+    for key in ("RANK", "WORLD_SIZE", "MASTER_ADDR"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("SLURM_PROCID", "0")
+    monkeypatch.setenv("SLURM_NTASKS", "2")
+    with pytest.raises(RuntimeError, match="MASTER_ADDR"):
+        dist.init_distributed(device="cpu")
