@@ -59,6 +59,33 @@ def _fp32(x: torch.Tensor) -> torch.Tensor:
     return x.float()
 
 
+class _Grams(torch.autograd.Function):
+    """``[IᵀI, TᵀT, IᵀT]`` with a hand-written backward.
+
+    Autograd's generic matmul backward materialises several (N, d) temporaries per Gram; here
+    each input gradient is built in a single (N, d) buffer: with upstream gradients gA, gB, gC,
+    ``∂/∂I = I (gA + gAᵀ) + T gCᵀ`` and ``∂/∂T = T (gB + gBᵀ) + I gC``.
+    """
+
+    @staticmethod
+    def forward(ctx, i: torch.Tensor, t: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(i, t)
+        return torch.stack([i.T @ i, t.T @ t, i.T @ t])  # (3, d, d)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        i, t = ctx.saved_tensors
+        ga, gb, gc = grad.unbind(0)  # each (d, d)
+        grad_i = grad_t = None
+        if ctx.needs_input_grad[0]:
+            grad_i = i @ (ga + ga.T)  # (N, d)
+            grad_i.addmm_(t, gc.T)
+        if ctx.needs_input_grad[1]:
+            grad_t = t @ (gb + gb.T)  # (N, d)
+            grad_t.addmm_(i, gc)
+        return grad_i, grad_t
+
+
 def cyclic_grams(image_features: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
     """Stacked Gram matrices ``[IᵀI, TᵀT, IᵀT]``, shape (3, d, d), in float32.
 
@@ -67,8 +94,7 @@ def cyclic_grams(image_features: torch.Tensor, text_features: torch.Tensor) -> t
         text_features: (N, d) text embeddings.
     """
     with torch.autocast(image_features.device.type, enabled=False):
-        i, t = _fp32(image_features), _fp32(text_features)
-        return torch.stack([i.T @ i, t.T @ t, i.T @ t])  # (3, d, d)
+        return _Grams.apply(_fp32(image_features), _fp32(text_features))
 
 
 def inmodal_from_grams(grams: torch.Tensor, n: int, normalization: Normalization) -> torch.Tensor:
