@@ -6,6 +6,10 @@ Items are dicts with explicit keys:
 - retrieval datasets yield ``{"image": PIL.Image.Image, "captions": list[str]}``;
 - classification datasets yield ``{"image": PIL.Image.Image, "label": int}`` and come with a
   :class:`ClassificationInfo`.
+
+Bad items (unreadable or missing image, empty caption, malformed row) are never fatal: map-style
+datasets raise :class:`BadSampleError` from ``__getitem__`` and iterable datasets yield a
+:class:`SkippedItem` in their place; the loaders drop them from the batch and count them.
 """
 
 from __future__ import annotations
@@ -34,3 +38,35 @@ class ClassificationInfo:
             raise ValueError(
                 f"superclasses has {len(self.superclasses)} entries for {len(self.classnames)} classes"
             )
+
+
+class BadSampleError(Exception):
+    """An item that cannot be used (unreadable image, empty caption, malformed row, ...).
+
+    Map-style datasets raise it from ``__getitem__``; the loaders catch it, drop the item from its
+    batch and count it, so one bad file never stops a run.
+    """
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{key}: {reason}")
+        self.key = key
+        """Where the item came from: a file path, ``shard.tar:KEY`` or ``file.csv:LINE``."""
+        self.reason = reason
+        """Why it was rejected, in words."""
+
+    def __reduce__(self):  # default pickling passes only the message; workers must send both fields
+        return (type(self), (self.key, self.reason))
+
+
+@dataclass(frozen=True)
+class SkippedItem:
+    """What an *iterable* dataset yields in place of a bad item, so that it can still be counted.
+
+    (Raising would end the iteration; map-style datasets raise :class:`BadSampleError` instead.)
+    """
+
+    key: str
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.key}: {self.reason}"

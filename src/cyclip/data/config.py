@@ -1,0 +1,79 @@
+"""``DataConfig``: everything the training input pipeline needs, as one frozen dataclass.
+
+The trainer exposes each field as a CLI flag ``--data.<field>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Training and validation data, batching and augmentation."""
+
+    train_data: str = "builtin:shapes/pretrain"
+    """Training pairs: ``builtin:NAME``, a CSV/TSV file, webdataset shards (``data/{00000..00099}.tar``,
+    ``::``-separated lists), or a COCO folder / ``captions_*.json``."""
+    val_data: str | None = "builtin:shapes/val"
+    """Held-out pairs for validation (same kinds of source), or None for none."""
+    dataset_type: Literal["auto", "csv", "webdataset", "coco", "builtin"] = "auto"
+    """Layout of the sources; ``auto`` detects it."""
+    csv_img_key: str | None = None
+    """CSV image-path column (default: image, filepath, ...), or webdataset image extensions
+    (default ``jpg;jpeg;png;webp``)."""
+    csv_caption_key: str | None = None
+    """CSV caption column (default: caption, title, ...), or webdataset caption extension (``txt``)."""
+    csv_separator: str | None = None
+    """CSV delimiter; default: sniffed from the header line, then the extension (.tsv = tab)."""
+    train_num_samples: int | None = None
+    """Samples per epoch (all processes together). Required with ``resampled``; for plain shards the
+    count comes from sizes.json / img2dataset stats / a scan when unset; for map-style sources it
+    shortens epochs to a random subset of this size (a new one each epoch)."""
+    resampled: bool = False
+    """webdataset only: sample shards with replacement, an infinite stream cut into epochs of
+    ``train_num_samples`` (each worker draws its own shards)."""
+    batch_size: int = 256
+    """Samples per batch per process (global batch = batch_size x processes). Batches can be
+    smaller by the number of bad items dropped from them."""
+    workers: int = 2
+    """DataLoader worker processes per training process (0 = load in the main process)."""
+    prefetch_factor: int = 2
+    """Batches each worker prepares ahead."""
+    shuffle_buffer: int = 2000
+    """webdataset only: samples in each worker's shuffle buffer (shards are also shuffled per epoch)."""
+    max_skip_rate: float = 0.01
+    """The trainer stops when more than this fraction of an epoch's samples were bad."""
+    inmodal_augment: bool = False
+    """SPEC §1 in-modal variant: batches also carry ``images_aug`` (AutoAugment) and ``texts_aug``
+    (EDA), drawn fresh each time an item is loaded."""
+    eda_rate: float = 0.1
+    """EDA: fraction of a caption's words one operation touches."""
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
+            (self.workers >= 0, f"workers must be >= 0, got {self.workers}"),
+            (
+                self.prefetch_factor >= 1,
+                f"prefetch_factor must be >= 1, got {self.prefetch_factor}",
+            ),
+            (self.shuffle_buffer >= 1, f"shuffle_buffer must be >= 1, got {self.shuffle_buffer}"),
+            (
+                0.0 <= self.max_skip_rate <= 1.0,
+                f"max_skip_rate must be in [0, 1], got {self.max_skip_rate}",
+            ),
+            (0.0 < self.eda_rate <= 1.0, f"eda_rate must be in (0, 1], got {self.eda_rate}"),
+            (
+                self.train_num_samples is None or self.train_num_samples >= 1,
+                f"train_num_samples must be >= 1, got {self.train_num_samples}",
+            ),
+            (
+                not self.resampled or self.train_num_samples is not None,
+                "resampled shards are an infinite stream: set train_num_samples (samples per epoch)",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"DataConfig: {message}")
