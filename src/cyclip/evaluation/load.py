@@ -1,0 +1,210 @@
+"""Load a model to evaluate: a cyclip checkpoint, an open_clip checkpoint, or open_clip weights.
+
+Every file is read with ``torch.load(..., weights_only=True)``: a checkpoint cannot run code.
+The returned :class:`ModelInfo` carries a fingerprint that keys the feature cache; it is ``None``
+for a randomly initialised model, whose features are never cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from cyclip.models import ModelBundle, create_model
+
+_MB = 1 << 20
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Where a model came from (recorded in every result file)."""
+
+    name: str
+    """open_clip architecture name."""
+    pretrained: str | None = None
+    """open_clip pretrained tag or weights file, if any."""
+    checkpoint: str | None = None
+    """Checkpoint file, if the model came from one."""
+    fingerprint: str | None = None
+    """Identity of the weights for the feature cache; ``None`` means "do not cache"."""
+    step: int | None = None
+    """Training step of a cyclip checkpoint."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    bundle: ModelBundle
+    info: ModelInfo
+
+
+def file_fingerprint(path: str | os.PathLike) -> str:
+    """sha256 over the resolved path, size, mtime and the first and last MiB of a file.
+
+    Cheap for multi-GB checkpoints, and changes whenever the file is rewritten.
+    """
+    path = Path(path).resolve()
+    stat = path.stat()
+    h = hashlib.sha256(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    with open(path, "rb") as f:
+        h.update(f.read(_MB))
+        if stat.st_size > _MB:
+            f.seek(max(stat.st_size - _MB, _MB))
+            h.update(f.read(_MB))
+    return h.hexdigest()
+
+
+def module_fingerprint(model: torch.nn.Module) -> str:
+    """sha256 of every parameter and buffer (name, dtype, shape, bytes) of an in-memory model."""
+    h = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        t = tensor.detach().cpu().contiguous().reshape(-1)  # 0-d tensors cannot view as bytes
+        h.update(f"{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def run_dir_of(checkpoint: str | os.PathLike) -> Path | None:
+    """The run directory holding ``RUN_DIR/checkpoints/<file>.pt``, or ``None``."""
+    path = Path(checkpoint).resolve()
+    run = path.parent.parent
+    if path.parent.name == "checkpoints" and any(
+        (run / marker).exists() for marker in ("config.yaml", "metrics.jsonl")
+    ):
+        return run
+    return None
+
+
+class _DropRandomInitNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
+
+
+@contextmanager
+def _weights_follow():
+    """Silence open_clip's "initialized randomly" warning while building a model whose weights
+    are loaded right after from a checkpoint (the warning would be false)."""
+    root = logging.getLogger()
+    notice = _DropRandomInitNotice()
+    root.addFilter(notice)
+    try:
+        yield
+    finally:
+        root.removeFilter(notice)
+
+
+def _read_checkpoint(path: Path) -> object:
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
+        raise ValueError(
+            f"cannot read checkpoint {path} with weights_only=True ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}). cyclip only loads "
+            "checkpoints made of plain tensors and containers; re-save it as a state_dict."
+        ) from None
+
+
+def _strip_prefixes(state_dict: dict) -> dict:
+    out = {}
+    for key, value in state_dict.items():
+        for prefix in ("module.", "_orig_mod."):
+            while key.startswith(prefix):
+                key = key[len(prefix) :]
+        out[key] = value
+    return out
+
+
+def load_model(
+    checkpoint: str | os.PathLike | None = None,
+    model: str | None = None,
+    pretrained: str | None = None,
+    device: str | torch.device = "cpu",
+) -> LoadedModel:
+    """Build the model to evaluate, in eval mode.
+
+    Args:
+        checkpoint: a cyclip checkpoint (dict with ``state_dict``, ``model_name``,
+            ``model_overrides``), or an open_clip checkpoint / bare state_dict (then ``model`` is
+            required).
+        model: open_clip architecture name. Alone: random initialisation (seeded, reproducible).
+        pretrained: with ``model``: an open_clip pretrained tag or a local weights file.
+        device: where to put the model.
+
+    Returns:
+        :class:`LoadedModel` (bundle, info).
+    """
+    if checkpoint is not None and pretrained is not None:
+        raise ValueError("give either --checkpoint or --pretrained, not both")
+    if checkpoint is None and model is None:
+        raise ValueError("nothing to evaluate: pass --checkpoint PATH or --model NAME")
+    if checkpoint is not None:
+        return _load_checkpoint(Path(checkpoint), model, device)
+    if pretrained is None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            bundle = create_model(model, device=device)
+        return LoadedModel(_eval(bundle), ModelInfo(name=model))
+    bundle = create_model(model, pretrained=pretrained, device=device)
+    if os.path.isfile(pretrained):
+        fp = hashlib.sha256(f"{model}\0{file_fingerprint(pretrained)}".encode()).hexdigest()
+        info = ModelInfo(name=model, pretrained=str(Path(pretrained).resolve()), fingerprint=fp)
+    else:
+        info = ModelInfo(
+            name=model, pretrained=pretrained, fingerprint=f"open_clip:{model}:{pretrained}"
+        )
+    return LoadedModel(_eval(bundle), info)
+
+
+def _load_checkpoint(path: Path, model: str | None, device: str | torch.device) -> LoadedModel:
+    payload = _read_checkpoint(path)
+    fp = file_fingerprint(path)
+    is_cyclip = isinstance(payload, dict) and "state_dict" in payload and "model_name" in payload
+    if not is_cyclip:
+        if model is None:
+            raise ValueError(
+                f"{path} is not a cyclip checkpoint (no 'model_name' key); pass --model NAME "
+                "with the open_clip architecture it was trained with"
+            )
+        del payload  # open_clip re-reads the file and handles its key / prefix variants
+        bundle = create_model(model, pretrained=str(path), device=device)
+        fp = hashlib.sha256(f"{model}\0{fp}".encode()).hexdigest()
+        return LoadedModel(_eval(bundle), ModelInfo(model, checkpoint=str(path), fingerprint=fp))
+    name = payload["model_name"]
+    if model is not None and model != name:
+        raise ValueError(
+            f"{path} holds a '{name}' model but --model {model} was given; drop --model"
+        )
+    overrides = dict(payload.get("model_overrides") or {})
+    with _weights_follow():
+        bundle = create_model(name, device=device, **overrides)
+    missing, unexpected = bundle.model.load_state_dict(
+        _strip_prefixes(payload["state_dict"]), strict=False
+    )
+    if missing or unexpected:
+        raise ValueError(
+            f"{path} does not match architecture '{name}' with overrides {overrides}: "
+            f"missing keys {missing[:5]}, unexpected keys {unexpected[:5]}"
+        )
+    step = payload.get("step")
+    info = ModelInfo(
+        name,
+        checkpoint=str(path.resolve()),
+        fingerprint=fp,
+        step=int(step) if step is not None else None,
+    )
+    return LoadedModel(_eval(bundle), info)
+
+
+def _eval(bundle: ModelBundle) -> ModelBundle:
+    bundle.model.eval()
+    return bundle

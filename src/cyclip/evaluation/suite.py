@@ -1,0 +1,263 @@
+"""The builtin evaluation suite: the paper's protocols on the synthetic world (SPEC §3).
+
+For each label factor (shape, colour, colour-shape): zero-shot on the test split and on each
+shifted split (sketch, noisy, novel), consistency@k and a linear probe with the train split,
+fine vs coarse for colour-shape (superclass = shape); retrieval on ``shapes/retrieval``; geometry
+on ``shapes/val``; a robustness table per factor. The three factors label the same images of a
+split, so each split's images are embedded once and relabelled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from cyclip.evaluation.cache import FeatureCache
+from cyclip.evaluation.features import ExtractConfig, FeatureExtractor
+from cyclip.evaluation.linear_probe import LinearProbeConfig
+from cyclip.evaluation.load import ModelInfo
+from cyclip.evaluation.protocols import ProtocolConfig
+from cyclip.evaluation.robustness import robustness_table
+from cyclip.evaluation.run import Evaluator, relabel
+from cyclip.evaluation.schema import make_result, result_filename
+from cyclip.evaluation.sources import (
+    Source,
+    builtin_source,
+    open_classification_source,
+    open_pairs_source,
+    open_retrieval_source,
+)
+from cyclip.models import ModelBundle
+
+FACTORS = ("shape", "colour", "colour-shape")
+SHIFTS = ("sketch", "noisy", "novel")
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    """Which parts of the builtin suite run, and on how many items."""
+
+    factors: tuple[str, ...] = FACTORS
+    shifts: tuple[str, ...] = SHIFTS
+    """Shifted splits evaluated beside ``test``; empty for in-distribution only."""
+    consistency: bool = True
+    """Consistency@k and k-NN accuracy against the train split."""
+    linear_probe: bool = True
+    retrieval: bool = True
+    geometry: bool = True
+    test_size: int | None = None
+    """Images per test / shifted split (None: the world's default)."""
+    train_size: int | None = None
+    """Labelled train images for consistency@k and the linear probe (None: default)."""
+    retrieval_size: int | None = None
+    geometry_size: int | None = None
+    image_size: int = 64
+    """Render size of the world's images (the model's transform resizes them)."""
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+    probe: LinearProbeConfig = field(default_factory=LinearProbeConfig)
+
+    def __post_init__(self) -> None:
+        bad = [f for f in self.factors if f not in FACTORS]
+        if bad:
+            raise ValueError(f"unknown label factors {bad}; choose from {FACTORS}")
+        bad = [s for s in self.shifts if s not in SHIFTS]
+        if bad:
+            raise ValueError(f"unknown shifts {bad}; choose from {SHIFTS}")
+
+
+QUICK_SUITE = SuiteConfig(
+    shifts=(),
+    linear_probe=False,
+    geometry=False,
+    test_size=500,
+    train_size=1000,
+    retrieval_size=300,
+)
+"""A seconds-scale subset for periodic evaluation during training."""
+
+DEFAULT_EXTRACT = ExtractConfig()
+PERIODIC_EXTRACT = ExtractConfig(workers=0)
+"""In-process decoding: the periodic hook runs inside the trainer, beside its own workers."""
+
+
+def _world_labels(source: Source) -> torch.Tensor:
+    """Labels of a builtin classification set, read from scene descriptions (no rendering)."""
+    ds = source.dataset
+    return torch.tensor([ds.describe_item(i)[1] for i in range(len(ds))], dtype=torch.long)
+
+
+def _split_sources(split: str, config: SuiteConfig) -> dict[str, Source]:
+    size = config.train_size if split == "train" else config.test_size
+    return {
+        f: open_classification_source(
+            builtin_source(f"shapes/{f}/{split}", size, config.image_size)
+        )
+        for f in config.factors
+    }
+
+
+def _classification_results(evaluator: Evaluator, config: SuiteConfig) -> dict[str, dict]:
+    results: dict[str, dict] = {}
+    extractor = evaluator.extractor
+    # The first result's timing includes the train split's extraction, which it triggered.
+    start, first_record = time.perf_counter(), len(extractor.records)
+    train_sources, train_features = None, {}
+    if config.consistency or config.linear_probe:
+        train_sources = _split_sources("train", config)
+        first = train_sources[config.factors[0]]
+        shared = extractor.classification(first.dataset, first.fingerprint)
+        for factor, source in train_sources.items():
+            train_features[factor] = relabel(shared, _world_labels(source))
+    for split in ("test", *config.shifts):
+        sources = _split_sources(split, config)
+        first = sources[config.factors[0]]
+        shared = extractor.classification(first.dataset, first.fingerprint)
+        for factor, source in sources.items():
+            features = relabel(shared, _world_labels(source))
+            train = train_sources[factor] if train_sources else None
+            result = evaluator.classification_from_features(
+                source,
+                features,
+                train,
+                train_features.get(factor),
+                start=start,
+                first_record=first_record,
+            )
+            results[result_filename(source.name, "zeroshot")] = result
+            start, first_record = time.perf_counter(), len(extractor.records)
+    return results
+
+
+def robustness_result(
+    classification: dict[str, dict], model: ModelInfo, shifts: tuple[str, ...]
+) -> dict:
+    """The per-factor robustness document from the suite's zero-shot results."""
+    by_factor: dict[str, dict[str, float]] = {}
+    for result in classification.values():
+        _, factor, split = result["dataset"]["name"].split("/")
+        by_factor.setdefault(factor, {})[split] = result["metrics"]["zero_shot"]["top1"]
+    metrics, tables = {}, {}
+    for factor, splits in by_factor.items():
+        table = robustness_table({model.name: splits}, in_distribution="test")
+        tables[factor] = table
+        group = {"test/top1": splits["test"]}
+        for row in table["rows"]:
+            group[f"{row['shift']}/top1"] = row["shifted"]
+            group[f"{row['shift']}/relative_robustness"] = row["relative_robustness"]
+            if "effective_robustness" in row:
+                group[f"{row['shift']}/effective_robustness"] = row["effective_robustness"]
+        metrics[factor] = group
+    dataset = {
+        "source": "builtin:shapes",
+        "name": "shapes",
+        "n": len(classification),
+        "shifts": list(shifts),
+    }
+    timing = {"total_s": 0.0, "metrics_s": 0.0, "extraction": []}
+    return make_result("robustness", model.to_dict(), dataset, metrics, timing, {"tables": tables})
+
+
+def run_suite(evaluator: Evaluator, config: SuiteConfig = SuiteConfig()) -> dict[str, dict]:
+    """Run the builtin suite with an :class:`Evaluator`; returns ``{file name: result}``."""
+    results = _classification_results(evaluator, config)
+    if config.shifts:
+        robust = robustness_result(results, evaluator.model, config.shifts)
+        results[result_filename("shapes", "robustness")] = robust
+    if config.retrieval:
+        source = open_retrieval_source(
+            builtin_source("shapes/retrieval", config.retrieval_size, config.image_size)
+        )
+        results[result_filename(source.name, "retrieval")] = evaluator.retrieval(source)
+    if config.geometry:
+        source = open_pairs_source(
+            builtin_source("shapes/val", config.geometry_size, config.image_size)
+        )
+        results[result_filename(source.name, "geometry")] = evaluator.geometry(source)
+    return results
+
+
+def evaluate_suite(
+    model_bundle: ModelBundle,
+    *,
+    model_info: ModelInfo | None = None,
+    config: SuiteConfig = SuiteConfig(),
+    extract: ExtractConfig = DEFAULT_EXTRACT,
+    cache: FeatureCache | None = None,
+) -> dict[str, dict]:
+    """Evaluate an in-memory model on the builtin suite (for the demo and the trainer).
+
+    Args:
+        model_bundle: model, eval transform and tokenizer; the model is put in eval mode for the
+            duration and restored afterwards.
+        model_info: recorded in the results; default: the architecture name only, and no
+            fingerprint, so nothing is cached (weights of a model in training change).
+        config: which parts run, and sizes.
+        extract: batch size, workers, device, precision.
+        cache: feature cache; used only when ``model_info.fingerprint`` is set.
+
+    Returns:
+        ``{file name: result document}``, file names as in :func:`result_filename`.
+    """
+    model = model_bundle.model
+    info = model_info or ModelInfo(name=type(model).__name__)
+    extractor = FeatureExtractor(
+        model_bundle, info.fingerprint, cache or FeatureCache(None), extract
+    )
+    probe = config.probe if config.linear_probe else None
+    evaluator = Evaluator(extractor, info, config.protocol, probe)
+    was_training = model.training
+    model.eval()
+    try:
+        return run_suite(evaluator, config)
+    finally:
+        model.train(was_training)
+
+
+def headline_metrics(results: dict[str, dict]) -> dict[str, float]:
+    """Flatten suite results to ``{"<dataset>/<group>/<metric>": value}`` for logs."""
+    flat = {}
+    for result in results.values():
+        name = result["dataset"]["name"]
+        for group, values in result["metrics"].items():
+            for metric, value in values.items():
+                flat[f"{name}/{group}/{metric}"] = value
+    return flat
+
+
+def make_eval_fn(
+    model_bundle: ModelBundle,
+    *,
+    config: SuiteConfig = QUICK_SUITE,
+    extract: ExtractConfig = PERIODIC_EXTRACT,
+) -> Callable[[torch.nn.Module, int], dict[str, float]]:
+    """A periodic-evaluation hook for the trainer: ``fn(model, step) -> flat metrics``.
+
+    Uses ``model_bundle``'s eval transform and tokenizer with whatever model is passed at call
+    time (DDP / ``torch.compile`` wrappers are unwrapped). Runs single-process: call it on the
+    main rank only. Nothing is cached, since the weights change between calls.
+    """
+
+    def evaluate(model: torch.nn.Module, step: int) -> dict[str, float]:
+        del step  # the trainer logs it beside the returned metrics
+        while True:  # torch.compile and DDP wrappers around the open_clip model
+            if hasattr(model, "_orig_mod"):
+                model = model._orig_mod
+            elif isinstance(model, torch.nn.parallel.DistributedDataParallel):
+                model = model.module
+            else:
+                break
+        device = next(model.parameters()).device  # run where the trainer keeps the model
+        bundle = model_bundle._replace(model=model)
+        start = time.perf_counter()
+        results = evaluate_suite(
+            bundle, config=config, extract=dataclasses.replace(extract, device=str(device))
+        )
+        flat = headline_metrics(results)
+        flat["eval_seconds"] = time.perf_counter() - start
+        return flat
+
+    return evaluate

@@ -1,0 +1,80 @@
+import json
+
+import pytest
+
+from cyclip.cli.eval import main
+
+TEST = "builtin:shapes/shape/test?size=20&image_size=32"
+TRAIN = "builtin:shapes/shape/train?size=30&image_size=32"
+
+
+def test_zeroshot_into_run_dir_then_cached(tiny_run, tmp_path, capsys):
+    ckpt = str(tiny_run / "checkpoints" / "latest.pt")
+    argv = [
+        "--checkpoint",
+        ckpt,
+        "--task",
+        "zeroshot",
+        "--data",
+        TEST,
+        "--train-data",
+        TRAIN,
+        "--workers",
+        "0",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "zero_shot" in out and "consistency@10" in out
+    path = tiny_run / "eval" / "shapes__shape__test__zeroshot.json"
+    first = json.loads(path.read_text())
+    assert first["model"]["checkpoint"] == str((tiny_run / "checkpoints" / "latest.pt").resolve())
+    assert first["dataset"]["train_source"] == TRAIN
+    assert not any(e["cached"] for e in first["timing"]["extraction"])
+
+    assert main(argv) == 0
+    second = json.loads(path.read_text())
+    assert all(e["cached"] for e in second["timing"]["extraction"])
+    assert second["metrics"] == first["metrics"]
+
+
+def test_retrieval_and_geometry_to_output_dir(tiny_run, tmp_path):
+    ckpt = str(tiny_run / "checkpoints" / "latest.pt")
+    common = ["--checkpoint", ckpt, "--workers", "0", "--no-cache", "--output-dir", str(tmp_path)]
+    assert (
+        main(
+            [
+                *common,
+                "--task",
+                "retrieval",
+                "--data",
+                "builtin:shapes/retrieval?size=8&image_size=32",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main([*common, "--task", "geometry", "--data", "builtin:shapes/val?size=8&image_size=32"])
+        == 0
+    )
+    names = sorted(p.name for p in tmp_path.glob("*.json"))
+    assert names == ["shapes__retrieval__retrieval.json", "shapes__val__geometry.json"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--task", "zeroshot", "--data", TEST], "nothing to evaluate"),
+        (["--model", "cyclip-tiny", "--task", "zeroshot"], "needs --data"),
+        (["--model", "cyclip-tiny"], "choose what to run"),
+        (["--model", "cyclip-tiny", "--suite", "builtin", "--data", TEST], "brings its own data"),
+        (["--model", "no-such-model", "--task", "zeroshot", "--data", TEST], "unknown model"),
+        (["--model", "cyclip-tiny", "--task", "retrieval", "--data", "/no/such/dir"], "not found"),
+        (["--task", "bogus"], "invalid choice"),
+    ],
+)
+def test_invalid_input_exits_2_with_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and err[0].startswith("cyclip eval: error:")
