@@ -1,0 +1,154 @@
+"""``cyclip train``: parse flags (and an optional YAML / TOML file), validate, call
+:func:`cyclip.train.train`.
+
+Exit codes: 0 done; 2 invalid input (one line per problem on stderr, nothing run); 1 the run
+had to stop (non-finite losses, unreadable data); 128 + signal number when SIGINT / SIGTERM
+stopped it after writing a checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import io
+import re
+import signal
+import sys
+
+PROG = "cyclip train"
+DESCRIPTION = """\
+Train CLIP or CyCLIP (Goel et al., NeurIPS 2022) image-text models, from scratch or from
+open_clip weights, on one CPU or many GPUs (launch with torchrun).
+
+Every option below is a flag --<section>.<field>; the same sections can come from a file:
+  cyclip train --config run.yaml --optim.lr 5e-4     (flags override the file; YAML or TOML)
+
+Examples:
+  cyclip train --model.name cyclip-tiny --optim.max-steps 200 --run.name smoke
+  cyclip train --loss.name clip --run.name clip-baseline
+  cyclip train --run.name my-run --run.resume latest
+  torchrun --nproc-per-node 4 -m cyclip train --data.train-data shards/{0000..0099}.tar ...
+"""
+_BOX_CHARS = "│╭╮╰╯─"
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def split_config_flag(argv: list[str]) -> tuple[str | None, list[str]]:
+    """Take ``--config FILE`` (or ``--config=FILE``) out of ``argv``.
+
+    Raises:
+        ValueError: ``--config`` without a file name.
+    """
+    rest: list[str] = []
+    path = None
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--config":
+            if i + 1 >= len(argv) or argv[i + 1].startswith("--"):
+                raise ValueError("--config needs a file name: --config run.yaml")
+            path = argv[i + 1]
+            i += 2
+            continue
+        if arg.startswith("--config="):
+            path = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+        i += 1
+    return path, rest
+
+
+def condense_tyro_error(text: str) -> str:
+    """tyro draws parse errors in a box; keep the message lines as one line."""
+    lines = []
+    for raw in text.splitlines()[1:]:  # the first line is the box's top border
+        line = raw.strip().strip(_BOX_CHARS).strip()
+        if not line or set(line) <= set(_BOX_CHARS + " "):
+            if lines:
+                break
+            continue
+        lines.append(line)
+    return " ".join(lines) or " ".join(text.split())
+
+
+def _suggest_flags(message: str) -> str:
+    """For unknown flags, name the closest valid one."""
+    from cyclip.train.config_file import valid_keys
+
+    flags = [f"--{k.replace('_', '-')}" for k in valid_keys()]
+    hints = []
+    for token in re.findall(r"--[\w.\-]+", message):
+        normal = token.replace("_", "-")
+        if normal in flags:
+            continue
+        close = difflib.get_close_matches(normal, flags, n=1, cutoff=0.6)
+        if close:
+            hints.append(f"did you mean {close[0]}?")
+    return f" ({'; '.join(hints)})" if hints else ""
+
+
+def parse_args(argv: list[str]):
+    """``TrainConfig`` from ``argv`` (flags over ``--config FILE`` over defaults).
+
+    Raises:
+        SystemExit: 0 after ``--help``; 2 after printing one line for invalid input.
+    """
+    import tyro
+
+    from cyclip.train.config import TrainConfig
+    from cyclip.train.config_file import ConfigError, load_config
+
+    try:
+        config_path, rest = split_config_flag(argv)
+        base = load_config(config_path) if config_path else TrainConfig()
+    except (ConfigError, ValueError) as exc:
+        _error(str(exc))
+        raise SystemExit(2) from None
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            return tyro.cli(
+                TrainConfig, args=rest, default=base, prog=PROG, description=DESCRIPTION
+            )
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            message = condense_tyro_error(captured.getvalue())
+            _error(f"{message}{_suggest_flags(message)}")
+        raise
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of ``cyclip train``; returns the exit code."""
+    try:
+        cfg = parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+    from cyclip import distributed as dist
+    from cyclip.train import ConfigError, TrainingError, train, validate
+
+    cfg = cfg.resolved()
+    problems = validate(cfg)
+    if problems:
+        if dist.local_rank() == 0:
+            for problem in problems:
+                _error(problem)
+        return 2
+    try:
+        result = train(cfg)
+    except ConfigError as exc:
+        for line in str(exc).splitlines():
+            _error(line)
+        return 2
+    except TrainingError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+    if result.stopped_by is not None:
+        return 128 + signal.Signals[result.stopped_by].value
+    return 0

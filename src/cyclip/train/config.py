@@ -1,0 +1,176 @@
+"""Typed, frozen configuration of a training run; each field is also a ``cyclip train`` flag.
+
+``TrainConfig`` composes one section per concern (``model``, ``data``, ``loss``, ``optim``,
+``run``). Flags are ``--<section>.<field>`` (``--optim.lr 1e-3``, ``--loss.name clip``); a YAML or
+TOML file with the same nested sections is read by ``--config FILE`` (see
+:mod:`cyclip.train.config_file`). The defaults are a small CPU run of ``cyclip-small`` on the
+builtin synthetic world.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from cyclip.data import DataConfig
+
+Precision = Literal["fp32", "bf16", "fp16"]
+DEFAULT_LAMBDA = 0.25  # the paper's weight of each cyclic term
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which network to train and how."""
+
+    name: str = "cyclip-small"
+    """open_clip architecture ('cyclip models' lists them), e.g. cyclip-tiny, cyclip-small, ViT-B-32, RN50."""
+    pretrained: str | None = None
+    """Initial weights: an open_clip pretrained tag (e.g. openai) or a local checkpoint file; None trains from scratch."""
+    force_image_size: int | None = None
+    """Override the architecture's input resolution (pixels)."""
+    force_context_length: int | None = None
+    """Override the text context length (tokens)."""
+    lock_image: bool = False
+    """Freeze the image tower (LiT)."""
+    lock_image_unlocked_groups: int = 0
+    """With lock_image: leave this many last layer groups of the image tower trainable."""
+    lock_image_freeze_bn_stats: bool = False
+    """With lock_image: also freeze BatchNorm running statistics (ResNet towers)."""
+    lock_text: bool = False
+    """Freeze the text tower."""
+    lock_text_unlocked_layers: int = 0
+    """With lock_text: leave this many last transformer layers of the text tower trainable."""
+    grad_checkpointing: bool = False
+    """Recompute activations in the backward pass: less memory, about 30% more compute."""
+    torch_compile: bool = False
+    """Compile the model with torch.compile (slow start-up, faster steps on GPU)."""
+
+    def overrides(self) -> dict[str, Any]:
+        """Keyword overrides for ``create_model`` that were set (saved in checkpoints)."""
+        values = {
+            "force_image_size": self.force_image_size,
+            "force_context_length": self.force_context_length,
+        }
+        return {k: v for k, v in values.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """The objective: CLIP's contrastive loss plus CyCLIP's weighted cyclic terms."""
+
+    name: Literal["clip", "cyclip"] = "cyclip"
+    """clip = contrastive loss only (both lambdas 0); cyclip = contrastive + cyclic terms."""
+    lambda_inmodal: float | None = None
+    """Weight of the in-modal cyclic term; None = 0.25 for cyclip, 0 for clip. 0 gives C-CyCLIP."""
+    lambda_crossmodal: float | None = None
+    """Weight of the cross-modal cyclic term; None = 0.25 for cyclip, 0 for clip. 0 gives I-CyCLIP."""
+    normalization: Literal["paper", "mean"] = "paper"
+    """Cyclic-term divisor: paper = batch size N (as published, grows with N), mean = N²."""
+    method: Literal["auto", "gram", "naive"] = "auto"
+    """Cyclic-term algorithm: gram O(N·d²), naive O(N²·d), auto = the cheaper one."""
+    local_loss: bool = False
+    """Distributed: each rank computes only its rows of the contrastive logits (less memory)."""
+
+    def resolved(self) -> LossConfig:
+        """A copy with the lambdas made concrete (None -> the default for ``name``)."""
+        default = DEFAULT_LAMBDA if self.name == "cyclip" else 0.0
+        return dataclasses.replace(
+            self,
+            lambda_inmodal=default if self.lambda_inmodal is None else self.lambda_inmodal,
+            lambda_crossmodal=default if self.lambda_crossmodal is None else self.lambda_crossmodal,
+        )
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """AdamW, the learning-rate schedule, accumulation, clipping and numeric precision."""
+
+    lr: float = 1e-3
+    """Peak learning rate, reached at the end of warm-up."""
+    weight_decay: float = 0.1
+    """AdamW weight decay for parameters with ndim >= 2 (never gains, biases, logit_scale)."""
+    beta1: float = 0.9
+    """AdamW first-moment decay."""
+    beta2: float = 0.98
+    """AdamW second-moment decay."""
+    eps: float = 1e-6
+    """AdamW epsilon."""
+    warmup_steps: int = 100
+    """Linear warm-up length in optimiser steps (lr at step 0 is lr/warmup_steps)."""
+    epochs: int = 5
+    """Passes over the training data (ignored when max_steps is set)."""
+    max_steps: int | None = None
+    """Train for exactly this many optimiser steps instead of epochs."""
+    min_lr: float = 0.0
+    """Floor of the cosine decay."""
+    accum_steps: int = 1
+    """Micro-batches per optimiser step; exact large-batch gradients (see cyclip.train.loop)."""
+    grad_clip_norm: float | None = None
+    """Clip the global gradient 2-norm to this value; None disables clipping."""
+    precision: Precision = "fp32"
+    """fp32; bf16 autocast (CPU and recent GPUs); fp16 autocast with loss scaling (GPU only)."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Where the run writes, how it logs, checkpoints, resumes and evaluates."""
+
+    output_dir: str = "runs"
+    """Parent folder of run directories."""
+    name: str | None = None
+    """Run directory name under output_dir; None = a timestamped name."""
+    seed: int = 0
+    """Seed for weights init, data order and augmentation."""
+    deterministic: bool = False
+    """Use deterministic algorithms only (bit-exact reruns and resumes; slower on GPU)."""
+    device: str = "auto"
+    """auto (CUDA if available), cpu or cuda (the GPU of the process's local rank)."""
+    log_every: int = 10
+    """Write metrics every this many optimiser steps."""
+    checkpoint_every: int = 500
+    """Save a checkpoint every this many steps (0 = only at the end of each epoch)."""
+    keep_last: int = 3
+    """Keep this many step checkpoints (latest.pt is kept in addition)."""
+    resume: str | None = None
+    """latest (this run's newest checkpoint; starts fresh if there is none), or the path of a checkpoint file or run directory."""
+    tensorboard: bool = True
+    """Write TensorBoard event files to RUN_DIR/tensorboard."""
+    wandb: bool = False
+    """Log to Weights & Biases (needs the wandb package)."""
+    wandb_project: str = "cyclip"
+    """W&B project name."""
+    eval_every: int = 0
+    """Every this many steps, compute the validation loss on data.val_data (0 = never)."""
+    max_nonfinite_in_row: int = 5
+    """Stop after this many consecutive steps with a non-finite loss or gradient."""
+    progress: bool = True
+    """Show a progress bar."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def resolved(self) -> TrainConfig:
+        """A copy with defaults that depend on other fields made concrete."""
+        return dataclasses.replace(self, loss=self.loss.resolved())
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """A dataclass config as nested plain data (dicts, lists, str, numbers, None)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, tuple | list):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return plain(dataclasses.asdict(cfg))

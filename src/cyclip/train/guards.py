@@ -1,0 +1,152 @@
+"""What stops a run early: runs of non-finite losses, too many bad samples, Ctrl-C / SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Mapping, Sequence
+from types import FrameType
+
+
+class TrainingError(RuntimeError):
+    """The run cannot go on; the message says why and what to change."""
+
+
+class NonFiniteGuard:
+    """Counts updates skipped for a non-finite loss or gradient; too many in a row stop the run.
+
+    Args:
+        max_in_row: consecutive skipped updates that stop the run (>= 1).
+    """
+
+    def __init__(self, max_in_row: int) -> None:
+        if max_in_row < 1:
+            raise ValueError(f"max_in_row must be >= 1, got {max_in_row}")
+        self.max_in_row = max_in_row
+        self.in_row = 0
+        self.total = 0
+
+    def update(
+        self, updated: bool, *, step: int, losses: Mapping[str, float], precision: str
+    ) -> None:
+        """Record one step's outcome.
+
+        Raises:
+            TrainingError: on the ``max_in_row``-th non-finite step in a row, with the step, the
+                batch's loss terms and advice.
+        """
+        if updated:
+            self.in_row = 0
+            return
+        self.in_row += 1
+        self.total += 1
+        if self.in_row >= self.max_in_row:
+            terms = ", ".join(f"{k}={v:.4g}" for k, v in losses.items())
+            advice = "lower --optim.lr or raise --optim.warmup-steps, set --optim.grad-clip-norm"
+            if precision == "fp16":
+                advice += ", train in bf16 or fp32 (--optim.precision) instead of fp16"
+            raise TrainingError(
+                f"{self.in_row} non-finite steps in a row (last at step {step}: {terms}); "
+                f"stopping. Try: {advice}; and check the data for corrupt images or empty "
+                "captions."
+            )
+
+    def state_dict(self) -> dict[str, int]:
+        return {"nonfinite_in_row": self.in_row, "nonfinite_total": self.total}
+
+    def load_state_dict(self, state: Mapping[str, int]) -> None:
+        self.in_row = int(state.get("nonfinite_in_row", 0))
+        self.total = int(state.get("nonfinite_total", 0))
+
+
+class SkipMonitor:
+    """Per-epoch accounting of samples the data layer dropped as unreadable.
+
+    The run stops once the epoch's skip rate must exceed ``max_rate``: as soon as the skipped
+    count alone exceeds ``max_rate`` times the epoch's expected size (no false alarm is possible
+    then), and otherwise at the end of the epoch.
+
+    Args:
+        max_rate: largest tolerated fraction of skipped samples per epoch, in [0, 1].
+        epoch_size: samples the epoch should hold (good + skipped), for the early stop.
+        n_examples: how many skipped examples to keep for the message.
+    """
+
+    def __init__(self, max_rate: float, epoch_size: int, n_examples: int = 5) -> None:
+        self.max_rate = max_rate
+        self.epoch_size = epoch_size
+        self.n_examples = n_examples
+        self.seen = 0
+        self.skipped = 0
+        self.examples: list[str] = []
+
+    def new_epoch(self) -> None:
+        self.seen = self.skipped = 0
+        self.examples = []
+
+    def record(self, n_good: int, n_skipped: int, examples: Sequence[str] = ()) -> None:
+        """Add one batch (or one step, already summed over ranks)."""
+        self.seen += n_good + n_skipped
+        self.skipped += n_skipped
+        room = self.n_examples - len(self.examples)
+        if room > 0:
+            self.examples.extend(list(examples)[:room])
+
+    @property
+    def rate(self) -> float:
+        return self.skipped / self.seen if self.seen else 0.0
+
+    def check(self, *, epoch: int, end_of_epoch: bool) -> None:
+        """Raise :class:`TrainingError` when the epoch's skip rate exceeds (or must exceed) the
+        limit."""
+        certain = self.skipped > self.max_rate * self.epoch_size
+        if not (certain or (end_of_epoch and self.rate > self.max_rate)):
+            return
+        shown = ", ".join(self.examples) if self.examples else "(no example names reported)"
+        raise TrainingError(
+            f"{self.skipped} of {self.seen} samples in epoch {epoch} were unreadable and skipped "
+            f"({self.rate:.2%} > --data.max-skip-rate {self.max_rate:.2%}); e.g. {shown}. "
+            "Fix or remove these files, or raise --data.max-skip-rate if the loss is acceptable."
+        )
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch_seen": self.seen, "epoch_skipped": self.skipped}
+
+    def load_state_dict(self, state: Mapping[str, int]) -> None:
+        self.seen = int(state.get("epoch_seen", 0))
+        self.skipped = int(state.get("epoch_skipped", 0))
+
+
+class StopRequest:
+    """Turns SIGINT / SIGTERM into a flag the loop polls between steps (then checkpoints and
+    exits); a second signal interrupts immediately.
+
+    Use as a context manager; the previous handlers are restored on exit. Outside the main thread
+    (where Python cannot install handlers) it is inert.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt(f"second {signal.Signals(signum).name}: stopping now")
+        self.signum = signum
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+        self._previous.clear()

@@ -1,0 +1,252 @@
+"""One optimiser step: forward under autocast, loss terms, backward, accumulation, update.
+
+Gradient accumulation is exact for contrastive losses, which do not decompose over
+micro-batches: the naive "sum of micro-batch losses" would give the gradient of a different,
+smaller-batch objective. As in open_clip, a first pass embeds every micro-batch without a graph;
+then each micro-batch is embedded again with a graph, substituted into the cached features, and
+the loss of the whole step's batch is back-propagated through that micro-batch only. The sum of
+these gradients is the gradient of the large-batch loss (up to floating-point reassociation), at
+the cost of one extra forward pass per micro-batch. ``logit_scale`` receives its gradient in one
+of the passes only, otherwise it would be counted ``accum_steps`` times (open_clip's loop does
+that).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from cyclip import distributed as dist
+from cyclip.losses import crossmodal_cyclic_loss, inmodal_cyclic_loss
+from cyclip.train.optim import clamp_logit_scale, grad_norm_and_clip
+
+Precision = Literal["fp32", "bf16", "fp16"]
+Batch = dict[str, Any]
+# Keys of the model's output that are per-sample features (concatenated over micro-batches).
+FEATURE_KEYS = (
+    "image_features",
+    "text_features",
+    "augmented_image_features",
+    "augmented_text_features",
+)
+
+
+def autocast_context(
+    device: torch.device, precision: Precision
+) -> contextlib.AbstractContextManager:
+    """Autocast for bf16 / fp16, nothing for fp32 (weights always stay fp32)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def make_grad_scaler(device: torch.device, precision: Precision) -> torch.amp.GradScaler | None:
+    """A GradScaler for fp16 (which underflows without loss scaling); None otherwise."""
+    if precision != "fp16":
+        return None
+    return torch.amp.GradScaler(device.type)
+
+
+def forward_features(
+    model: nn.Module, batch: Batch, device: torch.device
+) -> dict[str, torch.Tensor]:
+    """Embed a batch: ``{"image_features" (B, d), "text_features" (B, d), "logit_scale" ()}``
+    plus ``"augmented_image_features"`` / ``"augmented_text_features"`` (B, d) when the batch has
+    augmented views.
+
+    Original and augmented views go through the model in one call (2B rows) so that a DDP model
+    sees exactly one forward per backward.
+    """
+    images = batch["images"].to(device, non_blocking=True)  # (B, 3, H, W)
+    texts = batch["texts"].to(device, non_blocking=True)  # (B, L)
+    augmented = "images_aug" in batch
+    if augmented:
+        images = torch.cat([images, batch["images_aug"].to(device, non_blocking=True)])
+        texts = torch.cat([texts, batch["texts_aug"].to(device, non_blocking=True)])
+    out = model(images, texts)
+    features = {
+        "image_features": out["image_features"],
+        "text_features": out["text_features"],
+        "logit_scale": out["logit_scale"],
+    }
+    if augmented:
+        n = batch["images"].shape[0]
+        features["image_features"], features["augmented_image_features"] = (
+            out["image_features"][:n],
+            out["image_features"][n:],
+        )
+        features["text_features"], features["augmented_text_features"] = (
+            out["text_features"][:n],
+            out["text_features"][n:],
+        )
+    return features
+
+
+def _merge(
+    cached: Sequence[dict[str, torch.Tensor]], j: int, fresh: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """The step's features with micro-batch ``j``'s rows replaced by ``fresh`` (with a graph)."""
+    parts = [*cached[:j], fresh, *cached[j + 1 :]]
+    return {k: torch.cat([p[k] for p in parts]) for k in FEATURE_KEYS if k in fresh}
+
+
+@torch.no_grad()
+def cyclic_residuals(image_features: torch.Tensor, text_features: torch.Tensor) -> dict[str, float]:
+    """Unweighted in-modal and cross-modal cyclic residuals of a batch, ÷N² ("mean", so values
+    compare across batch sizes), in the cheap Gram form. Logged for CLIP runs too.
+
+    Args:
+        image_features, text_features: (N, d) normalised embeddings.
+    """
+    i, t = image_features.detach().float(), text_features.detach().float()
+    return {
+        "inmodal_residual": float(inmodal_cyclic_loss(i, t, normalization="mean", method="gram")),
+        "crossmodal_residual": float(
+            crossmodal_cyclic_loss(i, t, normalization="mean", method="gram")
+        ),
+    }
+
+
+@dataclass
+class StepResult:
+    """What one optimiser step did."""
+
+    losses: dict[str, float]
+    """``"loss"`` (the total) and each weighted term of the loss dict."""
+    residuals: dict[str, float]
+    """Unweighted cyclic residuals of this rank's batch (:func:`cyclic_residuals`)."""
+    grad_norm: float
+    """Gradient 2-norm before clipping (non-finite when the step was skipped for it)."""
+    updated: bool
+    """False when the update was skipped because the loss or gradients were not finite."""
+    n_samples: int
+    """Pairs this rank trained on in this step (bad samples were already dropped)."""
+
+
+class TrainStep:
+    """Callable performing one optimiser step over ``accum_steps`` micro-batches.
+
+    Args:
+        model: the model to call (possibly DDP- and/or compile-wrapped).
+        raw_model: the unwrapped model (parameters, logit-scale clamp).
+        loss_fn: ``loss_fn(**features, output_dict=True) -> dict`` of weighted terms.
+        optimizer: the optimiser.
+        device: where batches go.
+        precision: "fp32", "bf16" (autocast) or "fp16" (autocast + GradScaler).
+        grad_clip_norm: clip the global gradient norm to this, or None.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        raw_model: nn.Module,
+        loss_fn: Callable[..., dict[str, torch.Tensor]],
+        optimizer: torch.optim.Optimizer,
+        *,
+        device: torch.device,
+        precision: Precision = "fp32",
+        grad_clip_norm: float | None = None,
+    ) -> None:
+        self.model = model
+        self.raw_model = raw_model
+        self.loss_fn = loss_fn
+        self.optimizer = optimizer
+        self.device = device
+        self.precision = precision
+        self.grad_clip_norm = grad_clip_norm
+        self.scaler = make_grad_scaler(device, precision)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        return autocast_context(self.device, self.precision)
+
+    def _backward(self, total: torch.Tensor) -> None:
+        (self.scaler.scale(total) if self.scaler is not None else total).backward()
+
+    def _no_sync(self, sync: bool) -> contextlib.AbstractContextManager:
+        if sync or not isinstance(self.model, nn.parallel.DistributedDataParallel):
+            return contextlib.nullcontext()
+        return self.model.no_sync()
+
+    def accumulate_gradients(
+        self, micro_batches: Sequence[Batch]
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Forward and backward over the micro-batches; gradients land in ``.grad``.
+
+        Returns:
+            The loss terms of the whole step's batch (detached) and the step's features
+            (detached; (N, d) each).
+        """
+        if len(micro_batches) == 1:
+            with self.autocast():
+                features = forward_features(self.model, micro_batches[0], self.device)
+                losses = self.loss_fn(**features, output_dict=True)
+            self._backward(sum(losses.values()))
+            return _detach(losses), _detach(features)
+        with torch.no_grad(), self.autocast():
+            cached = [forward_features(self.model, mb, self.device) for mb in micro_batches]
+        last = len(micro_batches) - 1
+        first_losses: dict[str, torch.Tensor] = {}
+        for j, mb in enumerate(micro_batches):
+            # DDP all-reduces gradients only on the last backward; logit_scale gets its gradient
+            # there too (once), so that DDP sees every parameter used in the synced pass.
+            with self._no_sync(j == last):
+                with self.autocast():
+                    fresh = forward_features(self.model, mb, self.device)
+                    inputs = _merge(cached, j, fresh)
+                    scale = fresh["logit_scale"]
+                    inputs["logit_scale"] = scale if j == last else scale.detach()
+                    losses = self.loss_fn(**inputs, output_dict=True)
+                self._backward(sum(losses.values()))
+            if j == 0:
+                first_losses = _detach(losses)
+        features = {k: torch.cat([c[k] for c in cached]) for k in FEATURE_KEYS if k in cached[0]}
+        return first_losses, features
+
+    def __call__(self, micro_batches: Sequence[Batch], lr: float) -> StepResult:
+        """Run one optimiser step at learning rate ``lr``."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        losses, features = self.accumulate_gradients(micro_batches)
+        total = sum(losses.values())
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
+        grad_norm = grad_norm_and_clip(self.raw_model.parameters(), self.grad_clip_norm)
+        # fp16 overflow of the *scaled* gradients is routine (the scaler then skips and lowers the
+        # scale); only a non-finite loss counts as a bad step there.
+        bad = not math.isfinite(float(total)) or (
+            self.scaler is None and not math.isfinite(float(grad_norm))
+        )
+        # Ranks must agree, or their weights would diverge (local_loss values differ by rank).
+        bad = bool(dist.all_reduce_sum_(torch.tensor([float(bad)], device=self.device)).item())
+        if bad:
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.scaler is not None:
+                self.scaler.update()
+        else:
+            if self.scaler is not None:
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                self.optimizer.step()
+            clamp_logit_scale(self.raw_model)
+            self.optimizer.zero_grad(set_to_none=True)
+        out_losses = {"loss": float(total), **{k: float(v) for k, v in losses.items()}}
+        return StepResult(
+            losses=out_losses,
+            residuals=cyclic_residuals(features["image_features"], features["text_features"]),
+            grad_norm=float(grad_norm),
+            updated=not bad,
+            n_samples=int(features["image_features"].shape[0]),
+        )
+
+
+def _detach(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach() for k, v in d.items()}

@@ -1,0 +1,189 @@
+"""Building the pieces of a run: determinism, run directory, model, loss, DDP, data."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import nn
+
+from cyclip import distributed as dist
+from cyclip.losses import CyCLIPLoss
+from cyclip.models import ModelBundle, create_model
+from cyclip.train.checkpoint import CHECKPOINT_DIR, newest_checkpoint
+from cyclip.train.config import LossConfig, ModelConfig, RunConfig, TrainConfig, config_to_dict
+from cyclip.train.config_file import ConfigError
+from cyclip.train.guards import TrainingError
+from cyclip.train.validation import ValidationLoss
+
+CONFIG_FILE = "config.yaml"
+
+
+def configure_backends(deterministic: bool, device: torch.device) -> None:
+    """Deterministic kernels only (bit-exact reruns), or the fast defaults; denormals flushed.
+
+    cuBLAS needs ``CUBLAS_WORKSPACE_CONFIG`` for deterministic matmuls; it is set here, at run
+    time, only when asked for and not already set. On the CPU, denormal floats are flushed to
+    zero: x86 arithmetic on them is very slow, and they appear in training (AdamW moments of
+    rarely seen tokens' embedding rows, tiny gradients); measured 1.7x faster steps for
+    cyclip-small. Flushing is deterministic too.
+    """
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)
+    if deterministic:
+        if device.type == "cuda":
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        # TF32 matmuls: ~10 bits of mantissa in the products, far below CLIP training noise.
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
+def default_run_name(model: ModelConfig, loss: LossConfig) -> str:
+    """``20250101-120000-cyclip-small-cyclip``: sortable and says what was trained."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    model_name = model.name.replace("/", "-").replace(":", "-")
+    return f"{stamp}-{model_name}-{loss.name}"
+
+
+def prepare_run_dir(run: RunConfig, model: ModelConfig, loss: LossConfig) -> Path:
+    """The run directory, created by the main process; every rank gets the same path."""
+    name = run.name or dist.broadcast_object(default_run_name(model, loss))
+    run_dir = Path(run.output_dir) / str(name)
+    if dist.is_main_process():
+        (run_dir / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
+    dist.barrier()
+    return run_dir
+
+
+def find_resume_checkpoint(run: RunConfig, run_dir: Path) -> Path | None:
+    """The checkpoint ``run.resume`` designates, or None for a fresh start.
+
+    ``latest`` resolves to the newest checkpoint of ``RUN_DIR/checkpoints`` (see
+    :func:`newest_checkpoint`) and means a fresh start when there is none yet, so one command
+    line serves the first launch and every requeue. A run directory (or its ``checkpoints``
+    folder) resolves to its newest checkpoint.
+    """
+    if run.resume is None:
+        return None
+    if run.resume == "latest":
+        return newest_checkpoint(run_dir / CHECKPOINT_DIR)
+    path = Path(run.resume)
+    if path.is_dir():
+        found = newest_checkpoint(path / CHECKPOINT_DIR) or newest_checkpoint(path)
+        if found is None:
+            raise ConfigError(f"--run.resume {path}: the directory holds no checkpoint")
+        return found
+    return path
+
+
+def build_model(cfg: ModelConfig, device: torch.device) -> ModelBundle:
+    """The model with its transforms and tokenizer, towers locked and checkpointing set as asked.
+
+    Weights stay fp32: mixed precision is autocast in the training step.
+    """
+    bundle = create_model(
+        cfg.name, cfg.pretrained, device=device, precision="fp32", **cfg.overrides()
+    )
+    model = bundle.model
+    model.train()
+    if cfg.lock_image:
+        model.lock_image_tower(
+            unlocked_groups=cfg.lock_image_unlocked_groups,
+            freeze_bn_stats=cfg.lock_image_freeze_bn_stats,
+        )
+    if cfg.lock_text:
+        model.lock_text_tower(unlocked_layers=cfg.lock_text_unlocked_layers)
+    if cfg.grad_checkpointing:
+        model.set_grad_checkpointing(True)
+    return bundle
+
+
+def build_loss(cfg: LossConfig) -> CyCLIPLoss:
+    """The objective for a resolved :class:`LossConfig` (lambdas concrete)."""
+    cfg = cfg.resolved()
+    return CyCLIPLoss(
+        lambda_inmodal=cfg.lambda_inmodal,
+        lambda_crossmodal=cfg.lambda_crossmodal,
+        normalization=cfg.normalization,
+        method=cfg.method,
+        local_loss=cfg.local_loss,
+    )
+
+
+def wrap_model(model: nn.Module, device: torch.device, *, compile_model: bool) -> nn.Module:
+    """DDP when distributed (gradients averaged over ranks), then ``torch.compile`` if asked."""
+    wrapped = model
+    if dist.is_distributed():
+        device_ids = [device.index] if device.type == "cuda" else None
+        wrapped = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    if compile_model:
+        wrapped = torch.compile(wrapped)
+    return wrapped
+
+
+def build_loader(cfg: TrainConfig, bundle: ModelBundle) -> Any:
+    """This process's training loader for ``cfg.data`` (see ``cyclip.data.build_train_loader``)."""
+    from cyclip.data import build_train_loader
+
+    return build_train_loader(
+        cfg.data,
+        bundle.preprocess_train,
+        bundle.tokenizer,
+        rank=dist.rank(),
+        world_size=dist.world_size(),
+        seed=cfg.run.seed,
+    )
+
+
+def steps_per_epoch(loader: Any, cfg: TrainConfig) -> int:
+    """Optimiser steps per epoch: ``len(loader) // accum_steps`` (a trailing incomplete
+    accumulation group is dropped).
+
+    Raises:
+        TrainingError: fewer batches than one optimiser step needs.
+    """
+    accum = cfg.optim.accum_steps
+    steps = len(loader) // accum
+    if steps < 1:
+        global_batch = cfg.data.batch_size * dist.world_size() * accum
+        raise TrainingError(
+            f"the training data yields {len(loader)} batch(es) per epoch per process, fewer than "
+            f"one optimiser step ({accum} micro-batches; global batch {global_batch}); lower "
+            "--data.batch-size or --optim.accum-steps, or add data"
+        )
+    return steps
+
+
+def build_validation(
+    cfg: TrainConfig, bundle: ModelBundle, device: torch.device
+) -> ValidationLoss | None:
+    """The ``--run.eval-every`` validation loss, when there is validation data."""
+    data = cfg.data
+    if not cfg.run.eval_every or data.val_data is None:
+        return None
+    return ValidationLoss(
+        data.val_data,
+        bundle.preprocess_val,
+        bundle.tokenizer,
+        batch_size=data.batch_size * dist.world_size(),
+        workers=data.workers,
+        device=device,
+        precision=cfg.optim.precision,
+    )
+
+
+def write_config(run_dir: Path, cfg: TrainConfig) -> None:
+    """Save the resolved config as ``RUN_DIR/config.yaml`` and print it (main process only)."""
+    if not dist.is_main_process():
+        return
+    text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+    (run_dir / CONFIG_FILE).write_text(text)
+    print(f"run directory: {run_dir}\n{text}", flush=True)

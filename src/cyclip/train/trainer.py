@@ -1,0 +1,395 @@
+"""``train(cfg)``: the training entry point. ``Trainer.__init__`` and ``Trainer.run`` read as
+the table of contents of a run; each line is a function of its own module.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from cyclip import distributed as dist
+from cyclip.train.checkpoint import (
+    CHECKPOINT_DIR,
+    CheckpointManager,
+    load_checkpoint,
+    remove_stale_temp_files,
+)
+from cyclip.train.config import TrainConfig, config_to_dict
+from cyclip.train.config_file import ConfigError
+from cyclip.train.guards import NonFiniteGuard, SkipMonitor, StopRequest, TrainingError
+from cyclip.train.logging import MetricsLogger, ThroughputMeter
+from cyclip.train.loop import StepResult, TrainStep
+from cyclip.train.optim import build_optimizer, lr_at
+from cyclip.train.rng import derive_seed, gather_rng_states, restore_rank_rng_state, seed_everything
+from cyclip.train.setup import (
+    build_loader,
+    build_loss,
+    build_model,
+    build_validation,
+    configure_backends,
+    find_resume_checkpoint,
+    prepare_run_dir,
+    steps_per_epoch,
+    wrap_model,
+    write_config,
+)
+from cyclip.train.state import Progress, restore_training_state, training_checkpoint
+from cyclip.train.validate import raise_if_invalid
+
+EvalFn = Callable[[nn.Module, int], Mapping[str, Any]]
+"""``eval_fn(model, step) -> metrics``: called on the main process with the unwrapped model."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a finished (or stopped) run produced."""
+
+    run_dir: Path
+    step: int
+    """Optimiser steps done."""
+    epoch: int
+    """Epoch the run would continue in."""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    """Last logged training metrics, with the last evaluation under ``"eval"``."""
+    checkpoint: Path | None = None
+    """The last checkpoint written."""
+    stopped_by: str | None = None
+    """``"SIGINT"`` / ``"SIGTERM"`` when a signal stopped the run early, else None."""
+
+
+def train(cfg: TrainConfig, *, eval_fn: EvalFn | None = None, loader: Any = None) -> TrainResult:
+    """Train a CLIP / CyCLIP model as ``cfg`` says; works alone or under torchrun / SLURM.
+
+    Args:
+        cfg: the run's configuration (validated here first; see :func:`validate`).
+        eval_fn: optional periodic evaluation ``(model, step) -> metrics`` run every
+            ``cfg.run.eval_every`` steps on the main process (e.g. from
+            ``cyclip.evaluation.make_eval_fn``); its metrics are logged as "eval" lines.
+        loader: a prebuilt training loader honouring the ``cyclip.data.TrainLoader`` contract
+            (``set_epoch(epoch, start_batch)``, ``len()``, batch dicts) instead of one built from
+            ``cfg.data``.
+
+    Returns:
+        A :class:`TrainResult`.
+
+    Raises:
+        ConfigError: invalid configuration (every problem, one per line).
+        TrainingError: the run had to stop (non-finite losses, too many unreadable samples).
+    """
+    cfg = cfg.resolved()
+    raise_if_invalid(cfg)
+    if cfg.run.eval_every and cfg.data.val_data is None and eval_fn is None:
+        raise ConfigError(
+            "--run.eval-every has nothing to evaluate: give --data.val-data (validation pairs)"
+        )
+    owns_process_group = not dist.is_distributed()
+    info = dist.init_distributed(device=cfg.run.device)
+    try:
+        try:
+            trainer = Trainer(cfg, info.device, eval_fn=eval_fn, loader=loader)
+        except ConfigError:
+            raise
+        except (ValueError, FileNotFoundError) as exc:
+            # The data and model layers reject what only they can check (a CSV without the
+            # caption column, an unreadable weights file): still the user's input to fix.
+            raise ConfigError(str(exc)) from exc
+        return trainer.run()
+    finally:
+        if owns_process_group:
+            dist.cleanup()
+
+
+class Trainer:
+    """One training run: set up in ``__init__``, executed by :meth:`run`."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        device: torch.device,
+        *,
+        eval_fn: EvalFn | None = None,
+        loader: Any = None,
+    ) -> None:
+        self.cfg, self.device, self.eval_fn = cfg, device, eval_fn
+        self.main = dist.is_main_process()
+        configure_backends(cfg.run.deterministic, device)
+        seed_everything(cfg.run.seed)  # the same initial weights on every rank
+        bundle = build_model(cfg.model, device)
+        self.raw_model = bundle.model
+        self.loader = loader if loader is not None else build_loader(cfg, bundle)
+        self.total_steps = cfg.optim.max_steps or cfg.optim.epochs * steps_per_epoch(
+            self.loader, cfg
+        )
+        self.run_dir = prepare_run_dir(cfg.run, cfg.model, cfg.loss)
+        self.optimizer = build_optimizer(
+            self.raw_model,
+            lr=cfg.optim.lr,
+            weight_decay=cfg.optim.weight_decay,
+            betas=(cfg.optim.beta1, cfg.optim.beta2),
+            eps=cfg.optim.eps,
+            device=device,
+        )
+        self.step_fn = TrainStep(
+            wrap_model(self.raw_model, device, compile_model=cfg.model.torch_compile),
+            self.raw_model,
+            build_loss(cfg.loss),
+            self.optimizer,
+            device=device,
+            precision=cfg.optim.precision,
+            grad_clip_norm=cfg.optim.grad_clip_norm,
+        )
+        self.nonfinite = NonFiniteGuard(cfg.run.max_nonfinite_in_row)
+        epoch_size = len(self.loader) * cfg.data.batch_size * dist.world_size()
+        self.skips = SkipMonitor(cfg.data.max_skip_rate, epoch_size)
+        self.validation = build_validation(cfg, bundle, device)
+        self.checkpoints = CheckpointManager(self.run_dir / CHECKPOINT_DIR, cfg.run.keep_last)
+        self.progress = Progress()
+        self.pending_rng: list[dict[str, Any]] | None = None
+        seed_everything(cfg.run.seed + dist.rank())  # different augmentations on each rank
+        self._resume(find_resume_checkpoint(cfg.run, self.run_dir))
+        write_config(self.run_dir, cfg)
+        self.logger = MetricsLogger(
+            self.run_dir if self.main else None,
+            tensorboard=cfg.run.tensorboard,
+            wandb=cfg.run.wandb,
+            wandb_project=cfg.run.wandb_project,
+            run_name=self.run_dir.name,
+            config=config_to_dict(cfg),
+            total_steps=self.total_steps,
+            initial_step=self.progress.step,
+            progress=cfg.run.progress,
+        )
+        self.throughput = ThroughputMeter()
+        self.stop = StopRequest()
+        self.stop_now = False
+        self.last_metrics: dict[str, Any] = {}
+        self.last_checkpoint: Path | None = None
+        self.saved_position: tuple[int, int, int] | None = None
+        self.evaluated_step = -1
+
+    # ----------------------------------------------------------------------------- the run
+
+    def run(self) -> TrainResult:
+        """Train until ``total_steps``, a signal, or a :class:`TrainingError`."""
+        try:
+            with self.stop:
+                if self.pending_rng is not None:
+                    # The last thing before the first batch: nothing may draw from the generators
+                    # between the restore and the data, as in the uninterrupted run.
+                    restore_rank_rng_state(
+                        self.pending_rng, seed=self.cfg.run.seed, step=self.progress.step
+                    )
+                while self.progress.step < self.total_steps and not self.stop_now:
+                    self._train_epoch()
+                if self.cfg.run.eval_every and not self.stop_now:
+                    self._evaluate()
+                if self.saved_position != self.progress.position():
+                    self._save()
+            stopped_by = None
+            if self.stop_now:  # the signal may have reached another rank only
+                stopped_by = signal.Signals(self.stop.signum or signal.SIGTERM).name
+            if stopped_by:
+                self.logger.message(
+                    f"stopped by {stopped_by} at step {self.progress.step}; checkpoint saved "
+                    f"to {self.last_checkpoint or self.checkpoints.directory}"
+                )
+        finally:
+            self.logger.close()
+        return TrainResult(
+            run_dir=self.run_dir,
+            step=self.progress.step,
+            epoch=self.progress.epoch,
+            metrics=dict(self.last_metrics),
+            checkpoint=self.last_checkpoint,
+            stopped_by=stopped_by,
+        )
+
+    def _train_epoch(self) -> None:
+        """Steps over the rest of the current epoch (or until the run must stop)."""
+        accum, p = self.cfg.optim.accum_steps, self.progress
+        self.loader.set_epoch(p.epoch, start_batch=p.batch_in_epoch)
+        micro: list[dict[str, Any]] = []
+        for batch in self._batches():
+            micro.append(batch)
+            p.batch_in_epoch += 1
+            if len(micro) < accum:
+                continue
+            self._train_step(micro)
+            micro = []
+            if self.stop_now:
+                return
+            if p.step >= self.total_steps:
+                if p.batch_in_epoch + accum > len(self.loader):  # it was the epoch's last step
+                    self._end_epoch()
+                return
+        if not self.stop_now:
+            self._end_epoch()
+
+    def _batches(self) -> Iterator[dict[str, Any]]:
+        """The loader's batches. Its iterator is created under a generator state that depends
+        only on (seed, epoch, rank), so creating it (which draws worker seeds) neither depends
+        on nor disturbs the training RNG stream: a resumed run sees the same stream."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(self.cfg.run.seed, self.progress.epoch, dist.rank()))
+            iterator = iter(self.loader)
+        while True:
+            try:
+                batch = next(iterator)
+            except StopIteration:
+                return
+            except Exception:
+                if self.stop.requested:  # Ctrl-C also reached the DataLoader workers
+                    self.stop_now = True
+                    return
+                raise
+            yield batch
+
+    def _train_step(self, micro: list[dict[str, Any]]) -> None:
+        """One optimiser step, then the bookkeeping that follows it."""
+        n_good = self._exchange_counts(micro)
+        if n_good == 0:  # every sample of this step was unreadable, on every rank
+            return
+        p, optim, run = self.progress, self.cfg.optim, self.cfg.run
+        lr = lr_at(
+            p.step,
+            base_lr=optim.lr,
+            warmup_steps=optim.warmup_steps,
+            total_steps=self.total_steps,
+            min_lr=optim.min_lr,
+        )
+        result = self.step_fn(micro, lr)
+        p.step += 1
+        p.samples += n_good
+        self.throughput.add(n_good)
+        self.nonfinite.update(
+            result.updated, step=p.step, losses=result.losses, precision=optim.precision
+        )
+        logged = None
+        if p.step % run.log_every == 0 or p.step == self.total_steps:
+            logged = self._log(result, lr)
+        self.logger.advance(1, logged)
+        if run.eval_every and p.step % run.eval_every == 0:
+            self._evaluate()
+        if run.checkpoint_every and p.step % run.checkpoint_every == 0:
+            self._save()
+
+    def _exchange_counts(self, micro: list[dict[str, Any]]) -> int:
+        """Sum good and skipped samples and stop requests over ranks (one small all-reduce), so
+        that every rank takes the same decisions; returns the step's good samples."""
+        good = sum(int(b["images"].shape[0]) for b in micro)
+        skipped = sum(int(b.get("n_skipped", 0)) for b in micro)
+        examples = [str(e) for b in micro for e in b.get("skipped_examples", ())]
+        counts = torch.tensor(
+            [good, skipped, float(self.stop.requested)], dtype=torch.float64, device=self.device
+        )
+        n_good, n_skipped, stop_votes = (int(v) for v in dist.all_reduce_sum_(counts).tolist())
+        self.skips.record(n_good, n_skipped, examples)
+        self.skips.check(epoch=self.progress.epoch, end_of_epoch=False)
+        self.stop_now = stop_votes > 0  # every rank stops after the same step
+        return n_good
+
+    def _end_epoch(self) -> None:
+        self.skips.check(epoch=self.progress.epoch, end_of_epoch=True)
+        self.progress.epoch += 1
+        self.progress.batch_in_epoch = 0
+        self.skips.new_epoch()
+        self._save()
+
+    # ----------------------------------------------------------------------- bookkeeping
+
+    def _log(self, result: StepResult, lr: float) -> dict[str, Any]:
+        terms = {**result.losses, **result.residuals}
+        if dist.is_distributed():  # local_loss values and residuals differ between ranks
+            values = torch.tensor(list(terms.values()), dtype=torch.float64, device=self.device)
+            terms = dict(zip(terms, dist.all_reduce_mean_(values).tolist()))
+        p = self.progress
+        metrics = {
+            "step": p.step,
+            "epoch": p.epoch,
+            "samples": p.samples,
+            "lr": lr,
+            "logit_scale": float(self.raw_model.logit_scale.detach().exp()),
+            **terms,
+            "grad_norm": result.grad_norm,
+            "samples_per_s": self.throughput.rate(),
+            "epoch_skipped": self.skips.skipped,
+            "nonfinite_skipped": self.nonfinite.total,
+            "time": time.time(),
+        }
+        self.logger.log_train(metrics)
+        self.last_metrics = {**metrics, "eval": self.last_metrics.get("eval", {})}
+        self.throughput.reset()
+        return metrics
+
+    def _evaluate(self) -> None:
+        """Validation loss and ``eval_fn`` on the main process (once per step); the others wait."""
+        if self.evaluated_step == self.progress.step:
+            return
+        start = time.perf_counter()
+        if self.main:
+            metrics: dict[str, Any] = {}
+            self.raw_model.eval()
+            try:
+                if self.validation is not None:
+                    metrics.update(self.validation(self.raw_model))
+                if self.eval_fn is not None:
+                    metrics.update(self.eval_fn(self.raw_model, self.progress.step))
+            finally:
+                self.raw_model.train()
+            self.logger.log_eval(self.progress.step, metrics)
+            self.last_metrics["eval"] = metrics
+        self.evaluated_step = self.progress.step
+        dist.barrier()
+        self.throughput.pause(time.perf_counter() - start)
+
+    def _save(self) -> None:
+        """Checkpoint the whole training state (a collective: every rank's RNG is gathered)."""
+        start = time.perf_counter()
+        rng = gather_rng_states(self.device)
+        if self.main:
+            checkpoint = training_checkpoint(
+                cfg=self.cfg,
+                model=self.raw_model,
+                optimizer=self.optimizer,
+                scaler=self.step_fn.scaler,
+                progress=self.progress,
+                total_steps=self.total_steps,
+                rng=rng,
+                counters={**self.skips.state_dict(), **self.nonfinite.state_dict()},
+            )
+            self.last_checkpoint = self.checkpoints.save(checkpoint, self.progress.step)
+        dist.barrier()
+        self.saved_position = self.progress.position()
+        self.throughput.pause(time.perf_counter() - start)
+
+    def _resume(self, path: Path | None) -> None:
+        """Load a checkpoint's state (its RNG states are applied at the start of :meth:`run`)."""
+        if self.main:
+            remove_stale_temp_files(self.checkpoints.directory)
+        if path is None:
+            return
+        ckpt = load_checkpoint(path)
+        self.progress = restore_training_state(
+            ckpt,
+            path,
+            cfg=self.cfg,
+            model=self.raw_model,
+            optimizer=self.optimizer,
+            scaler=self.step_fn.scaler,
+        )
+        self.skips.load_state_dict(ckpt.get("counters", {}))
+        self.nonfinite.load_state_dict(ckpt.get("counters", {}))
+        self.pending_rng = ckpt.get("rng")
+        if self.main:
+            p = self.progress
+            print(f"resuming from {path} at step {p.step} (epoch {p.epoch})", flush=True)
+
+
+__all__ = ["EvalFn", "TrainResult", "Trainer", "TrainingError", "train"]
