@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 
 import tyro
 
+from cyclip.cli.args import parse_cli
+
 PROG = "cyclip data"
 
 
@@ -119,8 +121,8 @@ def _export(cmd: Export) -> int:
 def main(argv: list[str]) -> int:
     """Run ``cyclip data`` with the given arguments; returns the exit code."""
     try:
-        cmd = tyro.cli(Command, args=argv, prog=PROG)  # type: ignore[call-overload]
-    except SystemExit as exit_:  # --help, or a parse error tyro already explained
+        cmd = parse_cli(Command, argv, PROG)
+    except SystemExit as exit_:  # --help, or a parse error already reported in one line
         return int(exit_.code or 0)
     try:
         if isinstance(cmd, ListTasks):

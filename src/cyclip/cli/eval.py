@@ -13,18 +13,15 @@ Result files follow ``cyclip.evaluation.schema.SCHEMA``.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal
 
-import tyro
+from cyclip.cli.args import parse_cli
 
 DESCRIPTION = "Evaluate a model with the paper's protocols (SPEC §3); one JSON file per evaluation."
 DEFAULT_OUTPUT_DIR = Path("eval_results")
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -181,20 +178,6 @@ def run(args: EvalArgs) -> list[Path]:
         print(format_summary(results.values()))
     print(f"\nwrote {len(paths)} result file(s) to {out}")
     return paths
-
-
-def parse_cli(cls: type[T], argv: list[str], prog: str, description: str) -> T:
-    """``tyro.cli`` whose parse errors become one line on stderr (exit code 2)."""
-    from cyclip.cli.train import condense_tyro_error
-
-    captured = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(captured):
-            return tyro.cli(cls, args=argv, prog=prog, description=description)
-    except SystemExit as exc:
-        if exc.code not in (0, None):
-            print(f"{prog}: error: {condense_tyro_error(captured.getvalue())}", file=sys.stderr)
-        raise
 
 
 def main(argv: list[str]) -> int:

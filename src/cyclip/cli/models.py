@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import tyro
+from cyclip.cli.args import parse_cli
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,10 @@ class ModelsArgs:
 
 
 def main(argv: list[str]) -> int:
-    args = tyro.cli(ModelsArgs, args=argv, prog="cyclip models")
+    try:
+        args = parse_cli(ModelsArgs, argv, "cyclip models")
+    except SystemExit as exc:
+        return int(exc.code or 0)
     import open_clip
 
     from cyclip.models import list_models

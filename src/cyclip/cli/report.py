@@ -58,7 +58,7 @@ def _evaluate(run_dir: Path, args: ReportArgs) -> None:
 
 
 def main(argv: list[str]) -> int:
-    from cyclip.cli.eval import parse_cli
+    from cyclip.cli.args import parse_cli
 
     try:
         args = parse_cli(ReportArgs, argv, "cyclip report", DESCRIPTION)

@@ -8,12 +8,12 @@ stopped it after writing a checkpoint.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
-import io
 import re
 import signal
 import sys
+
+from cyclip.cli.args import parse_cli
 
 PROG = "cyclip train"
 DESCRIPTION = """\
@@ -29,7 +29,6 @@ Examples:
   cyclip train --run.name my-run --run.resume latest
   torchrun --nproc-per-node 4 -m cyclip train --data.train-data shards/{0000..0099}.tar ...
 """
-_BOX_CHARS = "│╭╮╰╯─"
 
 
 def _error(message: str) -> None:
@@ -61,19 +60,6 @@ def split_config_flag(argv: list[str]) -> tuple[str | None, list[str]]:
     return path, rest
 
 
-def condense_tyro_error(text: str) -> str:
-    """tyro draws parse errors in a box; keep the message lines as one line."""
-    lines = []
-    for raw in text.splitlines()[1:]:  # the first line is the box's top border
-        line = raw.strip().strip(_BOX_CHARS).strip()
-        if not line or set(line) <= set(_BOX_CHARS + " "):
-            if lines:
-                break
-            continue
-        lines.append(line)
-    return " ".join(lines) or " ".join(text.split())
-
-
 def _suggest_flags(message: str) -> str:
     """For unknown flags, name the closest valid one."""
     from cyclip.train.config_file import valid_keys
@@ -96,8 +82,6 @@ def parse_args(argv: list[str]):
     Raises:
         SystemExit: 0 after ``--help``; 2 after printing one line for invalid input.
     """
-    import tyro
-
     from cyclip.train.config import TrainConfig
     from cyclip.train.config_file import ConfigError, load_config
 
@@ -107,17 +91,7 @@ def parse_args(argv: list[str]):
     except (ConfigError, ValueError) as exc:
         _error(str(exc))
         raise SystemExit(2) from None
-    captured = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(captured):
-            return tyro.cli(
-                TrainConfig, args=rest, default=base, prog=PROG, description=DESCRIPTION
-            )
-    except SystemExit as exc:
-        if exc.code not in (0, None):
-            message = condense_tyro_error(captured.getvalue())
-            _error(f"{message}{_suggest_flags(message)}")
-        raise
+    return parse_cli(TrainConfig, rest, PROG, DESCRIPTION, default=base, hint=_suggest_flags)
 
 
 def main(argv: list[str]) -> int:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -71,6 +73,25 @@ def _check_pretrained(name: str, pretrained: str | None) -> None:
         )
 
 
+class _DropRandomInitNotice(logging.Filter):
+    """open_clip warns on every model built without weights; from scratch, that is the intent."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No pretrained weights loaded")
+
+
+@contextlib.contextmanager
+def _quiet_random_init(active: bool):
+    notice = _DropRandomInitNotice()
+    root = logging.getLogger()
+    if active:
+        root.addFilter(notice)
+    try:
+        yield
+    finally:
+        root.removeFilter(notice)
+
+
 def create_model(
     name: str,
     pretrained: str | None = None,
@@ -100,15 +121,16 @@ def create_model(
     _check_name(name)
     _check_pretrained(name, pretrained)
     overrides = {k: v for k, v in overrides.items() if v is not None}
-    model, preprocess_train, preprocess_val = open_clip.create_model_and_transforms(
-        name,
-        pretrained=pretrained,
-        device=device,
-        precision=precision,
-        output_dict=True,
-        weights_only=True,
-        **overrides,
-    )
+    with _quiet_random_init(pretrained is None):
+        model, preprocess_train, preprocess_val = open_clip.create_model_and_transforms(
+            name,
+            pretrained=pretrained,
+            device=device,
+            precision=precision,
+            output_dict=True,
+            weights_only=True,
+            **overrides,
+        )
     context_length = overrides.get("force_context_length")
     tokenizer = open_clip.get_tokenizer(name, context_length=context_length)
     return ModelBundle(model, preprocess_train, preprocess_val, tokenizer)
