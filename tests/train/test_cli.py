@@ -23,7 +23,7 @@ def run_cli(argv: list[str], capsys) -> tuple[int, list[str], str]:
         (["--data.train-data", "/nonexistent/pairs.csv"], "not found: /nonexistent/pairs.csv"),
         (
             ["--data.train-data", "builtin:shapes/pretrian"],
-            "did you mean 'builtin:shapes/pretrain'",
+            "Did you mean 'shapes/pretrain'",
         ),
         (["--data.batch-size", "0"], "batch_size must be >= 1, got 0"),
         (["--optim.precision", "fp8"], "invalid choice 'fp8'"),

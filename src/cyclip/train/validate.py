@@ -93,7 +93,7 @@ def _check_pretrained(name: str, pretrained: str) -> list[str]:
 def _check_source(source: str, flag: str) -> list[str]:
     """Existence of a data source: builtin task, file, folder, or every shard of a pattern."""
     if source.startswith("builtin:"):
-        return _check_builtin(source.removeprefix("builtin:"), flag)
+        return _check_builtin(source, flag)
     if "://" in source or source.startswith("pipe:"):
         return []  # remote shards: only the data layer can tell
     from braceexpand import braceexpand
@@ -107,21 +107,17 @@ def _check_source(source: str, flag: str) -> list[str]:
     return [f"{flag}: {len(missing)} of {len(paths)} shards not found, e.g. {missing[0]}"]
 
 
-def _check_builtin(name: str, flag: str) -> list[str]:
+def _check_builtin(source: str, flag: str) -> list[str]:
+    from cyclip import world
+    from cyclip.data.builtin import parse_builtin
+
     try:
-        from cyclip import world
-    except ImportError:
-        return []
-    if not hasattr(world, "list_tasks"):
-        return []
-    tasks = world.list_tasks()
-    if name not in tasks:
-        close = difflib.get_close_matches(name, tasks, n=1)
-        hint = f"; did you mean 'builtin:{close[0]}'?" if close else ""
-        return [f"{flag}: unknown builtin task 'builtin:{name}'{hint}"]
-    kind = world.task_kind(name)
+        name, _ = parse_builtin(source)
+        kind = world.task_kind(name)  # unknown names: a message with the closest valid one
+    except ValueError as exc:
+        return [f"{flag}: {exc}"]
     if kind != "pairs":
-        return [f"{flag}: 'builtin:{name}' is a {kind} task; training needs image-caption pairs"]
+        return [f"{flag}: '{source}' is a {kind} task; training needs image-caption pairs"]
     return []
 
 
@@ -236,6 +232,7 @@ def _check_run(cfg: TrainConfig) -> list[str]:
         ("keep_last", 1),
         ("eval_every", 0),
         ("max_nonfinite_in_row", 1),
+        ("seed", 0),
     ):
         value = getattr(r, key)
         if value < low:
