@@ -14,7 +14,6 @@ from cyclip.data.eval_loader import build_eval_loader
 from cyclip.data.fingerprint import fingerprint
 from cyclip.data.images import clean_caption, load_image
 from cyclip.data.resolve import detect_type, open_classification, open_pairs, open_retrieval
-from cyclip.data.skips import SkipMonitor, TooManyBadSamplesError
 from cyclip.data.train_loader import TrainLoader, build_train_loader
 from cyclip.data.types import BadSampleError, ClassificationInfo, SkippedItem
 
@@ -22,9 +21,7 @@ __all__ = [
     "BadSampleError",
     "ClassificationInfo",
     "DataConfig",
-    "SkipMonitor",
     "SkippedItem",
-    "TooManyBadSamplesError",
     "TrainLoader",
     "build_eval_loader",
     "build_train_loader",
