@@ -17,6 +17,18 @@ def tiny():
     return create_model("cyclip-tiny")
 
 
+def test_importing_cyclip_models_registers_the_configs() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import cyclip.models, open_clip; "
+        "m = open_clip.create_model('cyclip-tiny'); print(m.visual.image_size)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "(32, 32)"
+
+
 def test_configs_are_registered_with_open_clip() -> None:
     names = list_models()
     assert {"cyclip-tiny", "cyclip-small", "ViT-B-32", "RN50"} <= set(names)
