@@ -8,15 +8,14 @@ for a randomly initialised model, whose features are never cached.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
 from cyclip.models import ModelBundle, create_model
+from cyclip.safe_load import load_weights_only
 
 _MB = 1 << 20
 
@@ -83,37 +82,6 @@ def run_dir_of(checkpoint: str | os.PathLike) -> Path | None:
     return None
 
 
-class _DropRandomInitNotice(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "No pretrained weights loaded" not in record.getMessage()
-
-
-@contextmanager
-def _weights_follow():
-    """Silence open_clip's "initialized randomly" warning while building a model whose weights
-    are loaded right after from a checkpoint (the warning would be false)."""
-    root = logging.getLogger()
-    notice = _DropRandomInitNotice()
-    root.addFilter(notice)
-    try:
-        yield
-    finally:
-        root.removeFilter(notice)
-
-
-def _read_checkpoint(path: Path) -> object:
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
-        raise ValueError(
-            f"cannot read checkpoint {path} with weights_only=True ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}). cyclip only loads "
-            "checkpoints made of plain tensors and containers; re-save it as a state_dict."
-        ) from None
-
-
 def _strip_prefixes(state_dict: dict) -> dict:
     out = {}
     for key, value in state_dict.items():
@@ -166,7 +134,7 @@ def load_model(
 
 
 def _load_checkpoint(path: Path, model: str | None, device: str | torch.device) -> LoadedModel:
-    payload = _read_checkpoint(path)
+    payload = load_weights_only(path)
     fp = file_fingerprint(path)
     is_cyclip = isinstance(payload, dict) and "state_dict" in payload and "model_name" in payload
     if not is_cyclip:
@@ -185,8 +153,7 @@ def _load_checkpoint(path: Path, model: str | None, device: str | torch.device) 
             f"{path} holds a '{name}' model but --model {model} was given; drop --model"
         )
     overrides = dict(payload.get("model_overrides") or {})
-    with _weights_follow():
-        bundle = create_model(name, device=device, **overrides)
+    bundle = create_model(name, device=device, **overrides)
     missing, unexpected = bundle.model.load_state_dict(
         _strip_prefixes(payload["state_dict"]), strict=False
     )

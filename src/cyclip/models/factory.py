@@ -6,12 +6,15 @@ import contextlib
 import difflib
 import logging
 import os
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import open_clip
 import torch
+
+from cyclip.safe_load import describe_load_error
 
 MODEL_CONFIG_DIR = Path(__file__).parent / "model_configs"
 _registered = False
@@ -121,16 +124,26 @@ def create_model(
     _check_name(name)
     _check_pretrained(name, pretrained)
     overrides = {k: v for k, v in overrides.items() if v is not None}
-    with _quiet_random_init(pretrained is None):
-        model, preprocess_train, preprocess_val = open_clip.create_model_and_transforms(
-            name,
-            pretrained=pretrained,
-            device=device,
-            precision=precision,
-            output_dict=True,
-            weights_only=True,
-            **overrides,
-        )
+    try:
+        with _quiet_random_init(pretrained is None):
+            model, preprocess_train, preprocess_val = open_clip.create_model_and_transforms(
+                name,
+                pretrained=pretrained,
+                device=device,
+                precision=precision,
+                output_dict=True,
+                weights_only=True,
+                **overrides,
+            )
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+        if pretrained is None:
+            raise
+        # An unreadable file, one holding pickled objects, or a tag that needs a download.
+        raise ValueError(
+            f"cannot load pretrained weights {pretrained!r} ({describe_load_error(exc)}); give a "
+            "weights file saved with torch.save (read with weights_only=True) or an open_clip "
+            "tag already in the local cache"
+        ) from exc
     context_length = overrides.get("force_context_length")
     tokenizer = open_clip.get_tokenizer(name, context_length=context_length)
     return ModelBundle(model, preprocess_train, preprocess_val, tokenizer)

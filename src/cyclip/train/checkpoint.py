@@ -31,6 +31,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from cyclip.safe_load import load_weights_only
+
 CHECKPOINT_DIR = "checkpoints"
 LATEST = "latest.pt"
 _STEP_RE = re.compile(r"^step_(\d{8,})\.pt$")
@@ -190,12 +192,10 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: naming the path.
-        ValueError: when the file is not a cyclip training checkpoint.
+        ValueError: when the file is unreadable, holds anything but plain data (a pickle that
+            would run code), or is not a cyclip training checkpoint.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = load_weights_only(path)
     required = ("state_dict", "model_name", "step")
     missing = [k for k in required if k not in ckpt] if isinstance(ckpt, dict) else list(required)
     if missing:

@@ -19,6 +19,7 @@ from cyclip.train.checkpoint import (
     CHECKPOINT_DIR,
     CheckpointManager,
     load_checkpoint,
+    newest_checkpoint,
     remove_stale_temp_files,
 )
 from cyclip.train.config import TrainConfig, config_to_dict
@@ -100,7 +101,18 @@ def train(cfg: TrainConfig, *, eval_fn: EvalFn | None = None, loader: Any = None
             # The data and model layers reject what only they can check (a CSV without the
             # caption column, an unreadable weights file): still the user's input to fix.
             raise ConfigError(str(exc)) from exc
-        return trainer.run()
+        try:
+            return trainer.run()
+        except RuntimeError as exc:
+            # PyTorch reports a dead worker from its SIGCHLD handler, i.e. at any point of a step.
+            if "DataLoader worker" not in str(exc):
+                raise
+            raise TrainingError(
+                f"{str(exc).strip().splitlines()[0].rstrip('. ')}: a data loading process died "
+                "(often the out-of-memory killer, or a crash while decoding an image). Rerun "
+                "with --data.workers 0 to see the error in the main process, or lower "
+                "--data.workers / --data.batch-size; continue with --run.resume latest."
+            ) from exc
     finally:
         if owns_process_group:
             dist.cleanup()
@@ -364,7 +376,16 @@ class Trainer:
                 rng=rng,
                 counters={**self.skips.state_dict(), **self.nonfinite.state_dict()},
             )
-            self.last_checkpoint = self.checkpoints.save(checkpoint, self.progress.step)
+            try:
+                self.last_checkpoint = self.checkpoints.save(checkpoint, self.progress.step)
+            except OSError as exc:  # disk full, read-only or vanished directory
+                raise TrainingError(
+                    f"could not write the checkpoint of step {self.progress.step} to "
+                    f"{self.checkpoints.directory} ({exc.strerror or exc}); the newest "
+                    f"complete checkpoint is {newest_checkpoint(self.checkpoints.directory)}. "
+                    "Free disk space or fix the directory's permissions, then continue with "
+                    "--run.resume latest."
+                ) from exc
         dist.barrier()
         self.saved_position = self.progress.position()
         self.throughput.pause(time.perf_counter() - start)

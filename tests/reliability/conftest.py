@@ -1,0 +1,99 @@
+"""Helpers for the fault-injection tests: real ``cyclip`` processes (optionally with faults from
+``faulty_cyclip.py``), tiny training arguments and generated image-text CSVs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+RUNNER = Path(__file__).with_name("faulty_cyclip.py")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def train_args(
+    out: Path, name: str, *extra: str, data: str = "builtin:shapes/pretrain"
+) -> list[str]:
+    """``cyclip train`` arguments: cyclip-tiny, batch 8, 96 pairs (12 steps an epoch), 2 epochs,
+    deterministic, a checkpoint every 4 steps."""
+    return [
+        "train",
+        "--model.name", "cyclip-tiny",
+        "--data.train-data", data, "--data.train-num-samples", "96",
+        "--data.batch-size", "8", "--data.workers", "0", "--data.val-data", "None",
+        "--optim.epochs", "2", "--optim.warmup-steps", "3",
+        "--run.output-dir", str(out), "--run.name", name, "--run.deterministic",
+        "--run.checkpoint-every", "4", "--run.log-every", "1",
+        "--run.no-tensorboard", "--run.no-progress",
+        *extra,
+    ]  # fmt: skip
+
+
+def cyclip_cmd(args: list[str], *, faults: bool = False) -> list[str]:
+    """The ``cyclip`` command line: ``python -m cyclip`` or the fault-injecting runner."""
+    head = [sys.executable, str(RUNNER)] if faults else [sys.executable, "-m", "cyclip"]
+    return [*head, *args]
+
+
+def start(cmd: list[str], log: Path, **env: str) -> subprocess.Popen:
+    """Start ``cmd`` with stdout and stderr into ``log``; ``env`` adds fault variables."""
+    return subprocess.Popen(
+        cmd, env={**ENV, **env}, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=REPO_ROOT
+    )
+
+
+def run(cmd: list[str], timeout: float, **env: str) -> subprocess.CompletedProcess:
+    """Run ``cmd`` to completion, stdout and stderr apart; the test fails on a hang."""
+    try:
+        return subprocess.run(
+            cmd,
+            env={**ENV, **env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=REPO_ROOT,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"{' '.join(cmd[:6])} ... hung for {timeout} s:\n{exc.stdout}\n{exc.stderr}")
+
+
+def error_lines(stderr: str) -> list[str]:
+    """Non-empty stderr lines, minus the warnings libraries print on import."""
+    return [x for x in stderr.splitlines() if x.strip() and "Warning" not in x]
+
+
+def wait_for(predicate, proc: subprocess.Popen, what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert proc.poll() is None, f"the process ended before {what}"
+        assert time.monotonic() < deadline, f"no {what} after {timeout} s"
+        time.sleep(0.005)
+
+
+def write_pairs(folder: Path, n: int, *, start_index: int = 0) -> list[str]:
+    """``n`` small PNGs in ``folder`` with distinct colours; returns CSV rows ``path,caption``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(start_index, start_index + n):
+        Image.new("RGB", (20, 20), (i * 37 % 256, i * 91 % 256, 128)).save(folder / f"{i:04d}.png")
+        rows.append(f"{folder.name}/{i:04d}.png,a picture number {i}")
+    return rows
+
+
+@pytest.fixture(autouse=True)
+def _torch_state():
+    """In-process runs switch global flags (deterministic mode, threads): undo them."""
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(deterministic)
+    torch.set_flush_denormal(False)
