@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image
 
 RUNNER = Path(__file__).with_name("faulty_cyclip.py")
@@ -88,12 +87,5 @@ def write_pairs(folder: Path, n: int, *, start_index: int = 0) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def _torch_state():
-    """In-process runs switch global flags (deterministic mode, threads): undo them."""
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(deterministic)
-    torch.set_flush_denormal(False)
+def _torch_state(torch_global_state):
+    """In-process training runs: see ``torch_global_state`` in tests/conftest.py."""

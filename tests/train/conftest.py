@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from cyclip.data import DataConfig
 from cyclip.train import ModelConfig, OptimConfig, RunConfig, TrainConfig
@@ -41,14 +40,5 @@ def tiny_config(output_dir: Path, name: str = "run", **sections: dict[str, Any])
 
 
 @pytest.fixture(autouse=True)
-def _torch_state():
-    """One intra-op thread (these tiny models run several times faster with one thread when the
-    other core is busy), and undo the global flags a run switches (deterministic mode, denormal
-    flushing)."""
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(deterministic)
-    torch.set_flush_denormal(False)
+def _torch_state(torch_global_state):
+    """In-process training runs: see ``torch_global_state`` in tests/conftest.py."""
