@@ -21,9 +21,11 @@ demo: $(STAMP)
 demo-quick: $(STAMP)
 	$(BIN)/cyclip demo --quick
 
+PY_DIRS := src tests benchmarks experiments
+
 lint: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check $(PY_DIRS)
+	$(BIN)/ruff format --check $(PY_DIRS)
 
 test: lint
 	$(BIN)/python -m pytest
@@ -32,8 +34,8 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest --run-slow -m slow
 
 format: $(STAMP)
-	$(BIN)/ruff format .
-	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format $(PY_DIRS)
+	$(BIN)/ruff check --fix $(PY_DIRS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
