@@ -1,0 +1,236 @@
+"""Reproduce the paper's claims at laptop scale: CLIP vs CyCLIP vs C-/I-CyCLIP over seeds.
+
+    .venv/bin/python experiments/paper_claims.py --out experiments/results          # full
+    .venv/bin/python experiments/paper_claims.py --out /tmp/claims --quick          # minutes
+
+Writes under OUT: ``runs/<method>-seed<k>/`` (training log, checkpoint, ``eval/`` JSONs as
+``cyclip eval --suite builtin`` writes them, so ``cyclip report`` works on them),
+``sweep/bs<N>-<norm>/``, ``results.md`` (tables: mean ± std over seeds, CyCLIP − CLIP, whether
+the difference exceeds 2 Welch standard errors), ``results.json``, ``report.html`` (the four
+methods side by side, seed 0) and ``sweep.png``. ``--resume`` skips runs already evaluated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from cyclip.evaluation import SuiteConfig
+from cyclip.experiments import METHODS, ClaimsConfig, evaluate_run, render_pairs, train_method
+from cyclip.experiments.stats import collect_metrics, markdown_tables
+from cyclip.experiments.sweep import SweepConfig, plot_sweep, run_sweep, sweep_markdown
+from cyclip.models import create_model
+from cyclip.report import build_report
+
+QUICK = ClaimsConfig(
+    model="cyclip-tiny",
+    train_pairs=1024,
+    batch_size=64,
+    steps=6,
+    warmup_steps=2,
+    seeds=(0, 1),
+    suite=SuiteConfig(test_size=64, train_size=128, retrieval_size=32, geometry_size=64),
+)
+SMALL_EVAL = SuiteConfig(test_size=504, train_size=1008, retrieval_size=300, geometry_size=500)
+QUICK_SWEEP = SweepConfig(batch_sizes=(16, 64), steps=3, warmup_steps=1)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    full = ClaimsConfig()
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=Path("experiments/results"))
+    p.add_argument("--quick", action="store_true", help="tiny settings, a few minutes (CI smoke)")
+    p.add_argument("--model", default=None, help=f"architecture (full: {full.model})")
+    p.add_argument("--steps", type=int, default=None, help=f"steps per run (full: {full.steps})")
+    p.add_argument("--batch-size", type=int, default=None, help=f"(full: {full.batch_size})")
+    p.add_argument("--train-pairs", type=int, default=None, help=f"(full: {full.train_pairs})")
+    p.add_argument("--warmup-steps", type=int, default=None, help=f"(full: {full.warmup_steps})")
+    p.add_argument("--lr", type=float, default=None, help=f"(full: {full.lr})")
+    p.add_argument("--normalization", choices=("paper", "mean"), default=None)
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="(full: 0 1 2)")
+    p.add_argument("--sweep-steps", type=int, default=None, help="steps per sweep run (full: 160)")
+    p.add_argument("--sweep-batch-sizes", type=int, nargs="+", default=None)
+    p.add_argument("--sweep-normalizations", choices=("paper", "mean"), nargs="+", default=None)
+    p.add_argument(
+        "--small-eval",
+        action="store_true",
+        help="evaluate on 504 test / 1008 train images per split, 300 retrieval, 500 geometry",
+    )
+    p.add_argument("--no-sweep", action="store_true")
+    p.add_argument("--no-main", action="store_true", help="run only the sweep")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    p.add_argument("--resume", action="store_true", help="skip runs that already have eval/")
+    return p.parse_args(argv)
+
+
+def configs(args: argparse.Namespace) -> tuple[ClaimsConfig, SweepConfig]:
+    cfg, sweep = (QUICK, QUICK_SWEEP) if args.quick else (ClaimsConfig(), SweepConfig())
+    overrides = {
+        "model": args.model,
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "train_pairs": args.train_pairs,
+        "warmup_steps": args.warmup_steps,
+        "lr": args.lr,
+        "normalization": args.normalization,
+        "seeds": tuple(args.seeds) if args.seeds else None,
+    }
+    if args.small_eval:
+        overrides["suite"] = SMALL_EVAL
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    sweep_overrides = {
+        "steps": args.sweep_steps,
+        "batch_sizes": tuple(args.sweep_batch_sizes) if args.sweep_batch_sizes else None,
+        "normalizations": tuple(args.sweep_normalizations) if args.sweep_normalizations else None,
+    }
+    sweep = dataclasses.replace(
+        sweep, **{k: v for k, v in sweep_overrides.items() if v is not None}
+    )
+    return cfg, sweep
+
+
+def sweep_pairs(sweep: SweepConfig, cap: int = 20_000) -> int:
+    """Enough pairs that the sweep's largest batches are not the same pairs every step."""
+    largest = max(sweep.batch_sizes)
+    return max(largest, min(largest * sweep.steps, cap))
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def run_main(
+    cfg: ClaimsConfig, out: Path, pairs: Callable[[], tuple], resume: bool
+) -> dict[str, list[Path]]:
+    """Train and evaluate every (method, seed); seeds outermost so a cut-off run has all
+    methods for the seeds it finished."""
+    run_dirs: dict[str, list[Path]] = {m.name: [] for m in METHODS}
+    for seed in cfg.seeds:
+        for method in METHODS:
+            run_dir = out / "runs" / f"{method.name}-seed{seed}"
+            if resume and any((run_dir / "eval").glob("*.json")):
+                log(f"{run_dir.name}: already evaluated, skipped")
+            else:
+                run_dir, train_s = train_method(cfg, method, seed, out / "runs", pairs())
+                eval_s = evaluate_run(run_dir, cfg.suite)
+                log(f"{run_dir.name}: trained {train_s:.0f} s, evaluated {eval_s:.0f} s")
+            run_dirs[method.name].append(run_dir)
+    return run_dirs
+
+
+def write_claims_plot(per_method: dict[str, list[dict]], path: Path) -> Path:
+    """Headline metrics per method, mean ± std over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = {
+        "zero-shot shape": "shapes/shape/test/zero_shot/top1",
+        "zero-shot colour-shape": "shapes/colour-shape/test/zero_shot/top1",
+        "consistency@1 colour-shape": "shapes/colour-shape/test/consistency/consistency@1",
+        "coarse top-1": "shapes/colour-shape/test/fine_coarse/coarse_top1",
+        "retrieval mean R": "shapes/retrieval/retrieval/mean_recall",
+    }
+    keys = {k: v for k, v in keys.items() if all(v in r for rs in per_method.values() for r in rs)}
+    fig, ax = plt.subplots(figsize=(10, 4))
+    width = 0.8 / len(per_method)
+    for i, (method, runs) in enumerate(per_method.items()):
+        values = [[r[k] for r in runs] for k in keys.values()]
+        means = [sum(v) / len(v) for v in values]
+        stds = [torch.tensor(v).std().item() if len(v) > 1 else 0.0 for v in values]
+        xs = [j + i * width for j in range(len(keys))]
+        ax.bar(xs, means, width, yerr=stds, capsize=3, label=method)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(keys))], list(keys), fontsize=8)
+    ax.set_ylabel("%")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    cfg, sweep = configs(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    setup = {
+        "claims": dataclasses.asdict(cfg),
+        "sweep": dataclasses.asdict(sweep),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "torch_threads": torch.get_num_threads(),
+        "command": " ".join(["experiments/paper_claims.py", *argv]),
+    }
+    pairs_needed = max(
+        0 if args.no_main else cfg.train_pairs, 0 if args.no_sweep else sweep_pairs(sweep)
+    )
+
+    @functools.cache
+    def pairs() -> tuple[torch.Tensor, torch.Tensor]:  # rendered on first use only (--resume)
+        log(f"rendering {pairs_needed} training pairs for {cfg.model}")
+        return render_pairs(create_model(cfg.model), pairs_needed)
+
+    sections = [f"# Paper claims at laptop scale\n\nCommand: `{setup['command']}`\n"]
+    results: dict = {"setup": setup}
+
+    if not args.no_main:
+
+        def main_pairs() -> tuple[torch.Tensor, torch.Tensor]:
+            images, texts = pairs()
+            return images[: cfg.train_pairs], texts[: cfg.train_pairs]
+
+        run_dirs = run_main(cfg, out, main_pairs, args.resume)
+        per_method = {m: [collect_metrics(d) for d in dirs] for m, dirs in run_dirs.items()}
+        tables, data = markdown_tables(per_method)
+        results["main"] = {
+            "tables": data,
+            "run_dirs": {m: [str(d) for d in v] for m, v in run_dirs.items()},
+        }
+        report = build_report([dirs[0] for dirs in run_dirs.values()], out / "report.html")
+        plot = write_claims_plot(per_method, out / "claims.png")
+        sections.append(
+            f"## Main comparison ({cfg.model}, batch {cfg.batch_size}, {cfg.steps} steps, "
+            f"{cfg.train_pairs} pairs, normalisation {cfg.normalization}, seeds "
+            f"{list(cfg.seeds)})\n\nmean ± std over seeds; Δ = CyCLIP − CLIP ± Welch SE; "
+            f"'> 2·SE?' = whether |Δ| exceeds two standard errors.\n\nPlot: `{plot}`; report: "
+            f"`{report.html}`\n\n{tables}"
+        )
+    if not args.no_sweep:
+        rows = run_sweep(cfg, sweep, out / "sweep", pairs(), log=log)
+        results["sweep"] = rows
+        plot = plot_sweep(rows, out / "sweep.png")
+        sections.append(
+            f"## Batch-size sweep: paper (÷N) vs mean (÷N²), CyCLIP λ = 0.25, {sweep.steps} "
+            f"steps each, lr {cfg.lr}, warm-up {sweep.warmup_steps}\n\nPlot: `{plot}`\n\n"
+            f"{sweep_markdown(rows)}\n"
+        )
+    wall = time.perf_counter() - start
+    setup["wall_s"] = wall
+    sections.append(f"Wall time: {wall / 60:.1f} min ({setup['torch_threads']} torch threads).\n")
+    # One file per part, so the main comparison and the sweep can run as separate processes
+    # into the same OUT; results.md joins whatever parts exist.
+    part = "main" if args.no_sweep else "sweep" if args.no_main else "all"
+    (out / f"{part}.md").write_text("\n".join(sections), encoding="utf-8")
+    (out / f"{part}.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+    parts = [out / f"{name}.md" for name in ("all", "main", "sweep")]
+    joined = "\n".join(p.read_text(encoding="utf-8") for p in parts if p.exists())
+    (out / "results.md").write_text(joined, encoding="utf-8")
+    log(f"done in {wall / 60:.1f} min: {out / 'results.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

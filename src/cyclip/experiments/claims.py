@@ -1,0 +1,125 @@
+"""Train and evaluate the four methods of the paper with identical compute and settings.
+
+CLIP, CyCLIP, C-CyCLIP (λ_in = 0) and I-CyCLIP (λ_cross = 0) differ only in the two lambdas:
+model, data (the same pre-rendered tensors), seed, optimiser, schedule, steps, batch size and the
+cyclic normalisation are shared fields of :class:`ClaimsConfig`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from cyclip.data import DataConfig
+from cyclip.evaluation import (
+    Evaluator,
+    ExtractConfig,
+    FeatureCache,
+    FeatureExtractor,
+    SuiteConfig,
+    load_model,
+    run_suite,
+    write_result,
+)
+from cyclip.experiments.pairs import TensorPairLoader
+from cyclip.train import LossConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig, train
+
+
+@dataclass(frozen=True)
+class Method:
+    """A named pair of cyclic weights."""
+
+    name: str
+    lambda_inmodal: float
+    lambda_crossmodal: float
+
+    def loss_config(self, normalization: str) -> LossConfig:
+        cyclic = self.lambda_inmodal > 0 or self.lambda_crossmodal > 0
+        return LossConfig(
+            name="cyclip" if cyclic else "clip",
+            lambda_inmodal=self.lambda_inmodal,
+            lambda_crossmodal=self.lambda_crossmodal,
+            normalization=normalization,  # type: ignore[arg-type]
+        )
+
+
+METHODS: tuple[Method, ...] = (
+    Method("clip", 0.0, 0.0),
+    Method("cyclip", 0.25, 0.25),
+    Method("c-cyclip", 0.0, 0.25),  # cross-modal term only
+    Method("i-cyclip", 0.25, 0.0),  # in-modal term only
+)
+
+
+@dataclass(frozen=True)
+class ClaimsConfig:
+    """Settings shared by every method of the comparison (only the lambdas differ)."""
+
+    model: str = "cyclip-tiny"
+    """open_clip architecture."""
+    train_pairs: int = 51_200
+    """Pre-rendered training pairs (the first ones of builtin:shapes/pretrain); 400 x 128 = one pass."""
+    batch_size: int = 128
+    steps: int = 400
+    lr: float = 1e-3
+    warmup_steps: int = 40
+    normalization: str = "mean"
+    """Cyclic-term divisor for every method (see the batch-size sweep for "paper")."""
+    seeds: tuple[int, ...] = (0, 1, 2)
+    suite: SuiteConfig = SuiteConfig()
+    """Evaluation sizes; every protocol of the builtin suite runs."""
+
+
+def train_config(cfg: ClaimsConfig, method: Method, seed: int, runs_dir: Path) -> TrainConfig:
+    """The ``TrainConfig`` of one (method, seed) run."""
+    return TrainConfig(
+        model=ModelConfig(name=cfg.model),
+        data=DataConfig(val_data=None, batch_size=cfg.batch_size, workers=0),
+        loss=method.loss_config(cfg.normalization),
+        optim=OptimConfig(lr=cfg.lr, warmup_steps=cfg.warmup_steps, max_steps=cfg.steps),
+        run=RunConfig(
+            output_dir=str(runs_dir),
+            name=f"{method.name}-seed{seed}",
+            seed=seed,
+            log_every=max(1, cfg.steps // 20),
+            checkpoint_every=0,
+            keep_last=1,
+            tensorboard=False,
+            progress=False,
+        ),
+    )
+
+
+def train_method(
+    cfg: ClaimsConfig,
+    method: Method,
+    seed: int,
+    runs_dir: Path,
+    pairs: tuple[torch.Tensor, torch.Tensor],
+) -> tuple[Path, float]:
+    """Train one run on the pre-rendered ``pairs``; returns (run dir, seconds)."""
+    loader = TensorPairLoader(*pairs, batch_size=cfg.batch_size, seed=seed)
+    start = time.perf_counter()
+    result = train(train_config(cfg, method, seed, runs_dir), loader=loader)
+    return result.run_dir, time.perf_counter() - start
+
+
+def evaluate_run(run_dir: Path, suite: SuiteConfig, cache_dir: Path | None = None) -> float:
+    """Evaluate a run's last checkpoint on the builtin suite into ``run_dir/eval`` (as
+    ``cyclip eval --checkpoint RUN_DIR/checkpoints/latest.pt --suite builtin`` does); returns
+    seconds."""
+    start = time.perf_counter()
+    loaded = load_model(run_dir / "checkpoints" / "latest.pt", device="cpu")
+    extractor = FeatureExtractor(
+        loaded.bundle,
+        loaded.info.fingerprint,
+        FeatureCache(cache_dir),
+        ExtractConfig(workers=0, device="cpu"),
+    )
+    evaluator = Evaluator(extractor, loaded.info, probe=suite.probe if suite.linear_probe else None)
+    for name, result in run_suite(evaluator, suite).items():
+        write_result(result, run_dir / "eval", name)
+    return time.perf_counter() - start
