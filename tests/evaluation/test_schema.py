@@ -45,6 +45,8 @@ def test_round_trip(tmp_path):
 def test_non_finite_values_become_null(tmp_path):
     path = write_result(_result(zero_shot={"top1": float("nan")}), tmp_path, "nan.json")
     assert json.loads(path.read_text())["metrics"]["zero_shot"]["top1"] is None
+    # ... and what write_result wrote, read_result reads back.
+    assert read_result(path)["metrics"]["zero_shot"]["top1"] is None
 
 
 def test_validation_names_the_problems(tmp_path):

@@ -41,7 +41,7 @@ SCHEMA = """\
     "train_source": "builtin:shapes/shape/train",  # labelled train split, if used
     "train_n": 4000
   },
-  "metrics": {                          # group -> metric -> float (never nested deeper)
+  "metrics": {                          # group -> metric -> float or null (undefined, e.g. 0/0)
     "zero_shot":   {"top1": 71.2, "top3": 90.1, "top5": 97.0, "mean_per_class_recall": 70.8},
     "linear_probe": {"top1": 88.0, "c": 10.0, "val_top1": 87.5},
     "consistency": {"consistency@1": 60.0, "knn_accuracy@1": 80.0, ...},
@@ -134,7 +134,8 @@ def validate_result(result: Mapping) -> None:
                     problems.append(f"metrics group '{group}' must map names to numbers")
                     continue
                 for name, v in values.items():
-                    if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    # null stands for an undefined value (NaN/inf are written as null).
+                    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
                         problems.append(
                             f"metric {group}/{name} is {type(v).__name__}, not a number"
                         )
