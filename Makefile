@@ -21,7 +21,7 @@ demo: $(STAMP)
 demo-quick: $(STAMP)
 	$(BIN)/cyclip demo --quick
 
-PY_DIRS := src tests benchmarks experiments
+PY_DIRS := $(wildcard src tests benchmarks experiments)
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(PY_DIRS)
