@@ -7,6 +7,7 @@ gradients as one process on the concatenated batch.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -129,9 +130,28 @@ def test_single_process_defaults() -> None:
 
 
 def test_slurm_without_master_addr_explains(monkeypatch) -> None:
-    for key in ("RANK", "WORLD_SIZE", "MASTER_ADDR"):
+    keys = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR")
+    for key in keys:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("SLURM_PROCID", "0")
     monkeypatch.setenv("SLURM_NTASKS", "2")
     with pytest.raises(RuntimeError, match="MASTER_ADDR"):
         dist.init_distributed(device="cpu")
+    # Nothing leaks into later code (or tests): the environment is checked before it is changed.
+    assert not any(key in os.environ for key in keys)
+
+
+def test_slurm_variables_become_torchrun_variables(monkeypatch) -> None:
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.setenv(key, "unset-marker")  # registers the undo for the keys set below
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("SLURM_PROCID", "1")
+    monkeypatch.setenv("SLURM_NTASKS", "4")
+    monkeypatch.setenv("SLURM_LOCALID", "1")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    dist._slurm_to_torchrun_env()
+    assert (os.environ["RANK"], os.environ["WORLD_SIZE"], os.environ["LOCAL_RANK"]) == (
+        "1",
+        "4",
+        "1",
+    )

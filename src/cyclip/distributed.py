@@ -156,15 +156,15 @@ def _slurm_to_torchrun_env() -> None:
         return
     if int(os.environ.get("SLURM_NTASKS", "1")) <= 1:
         return
-    os.environ["RANK"] = os.environ["SLURM_PROCID"]
-    os.environ["WORLD_SIZE"] = os.environ["SLURM_NTASKS"]
-    os.environ["LOCAL_RANK"] = os.environ.get("SLURM_LOCALID", "0")
-    if "MASTER_ADDR" not in os.environ:
+    if "MASTER_ADDR" not in os.environ:  # checked before touching the environment
         raise RuntimeError(
             "launched by SLURM with several tasks but MASTER_ADDR is not set: export "
             "MASTER_ADDR=$(scontrol show hostnames $SLURM_JOB_NODELIST | head -n1) and "
             "MASTER_PORT in the batch script, or launch with torchrun"
         )
+    os.environ["RANK"] = os.environ["SLURM_PROCID"]
+    os.environ["WORLD_SIZE"] = os.environ["SLURM_NTASKS"]
+    os.environ["LOCAL_RANK"] = os.environ.get("SLURM_LOCALID", "0")
 
 
 def init_distributed(
