@@ -25,7 +25,7 @@ PROG = "cyclip demo"
 class DemoArgs:
     """Train cyclip-small with the CyCLIP objective on the builtin synthetic world, evaluate it on
     the whole builtin suite (zero-shot in-distribution and under shift, consistency@k, linear
-    probe, fine vs coarse, retrieval, geometry) and write RUN_DIR/report.html. About 12 minutes
+    probe, fine vs coarse, retrieval, geometry) and write RUN_DIR/report.html. 10-15 minutes
     on 2 CPU cores; --quick runs the same path in about a minute."""
 
     quick: bool = False
