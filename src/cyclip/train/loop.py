@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,6 +24,11 @@ from torch import nn
 
 from cyclip import distributed as dist
 from cyclip.losses import crossmodal_cyclic_loss, inmodal_cyclic_loss
+from cyclip.train.attention import (
+    AttentionKernel,
+    attention_kernel_context,
+    resolve_attention_kernel,
+)
 from cyclip.train.optim import clamp_logit_scale, grad_norm_and_clip
 
 Precision = Literal["fp32", "bf16", "fp16"]
@@ -141,6 +146,8 @@ class TrainStep:
         device: where batches go.
         precision: "fp32", "bf16" (autocast) or "fp16" (autocast + GradScaler).
         grad_clip_norm: clip the global gradient norm to this, or None.
+        attention_kernel: SDPA kernel of the forward (and so the backward) passes; ``"auto"``
+            picks the math kernel on CPU in bf16/fp16 (see :mod:`cyclip.train.attention`).
     """
 
     def __init__(
@@ -153,6 +160,7 @@ class TrainStep:
         device: torch.device,
         precision: Precision = "fp32",
         grad_clip_norm: float | None = None,
+        attention_kernel: AttentionKernel = "auto",
     ) -> None:
         self.model = model
         self.raw_model = raw_model
@@ -162,9 +170,14 @@ class TrainStep:
         self.precision = precision
         self.grad_clip_norm = grad_clip_norm
         self.scaler = make_grad_scaler(device, precision)
+        self.attention_kernel = resolve_attention_kernel(attention_kernel, device, precision)
 
-    def autocast(self) -> contextlib.AbstractContextManager:
-        return autocast_context(self.device, self.precision)
+    @contextlib.contextmanager
+    def autocast(self) -> Iterator[None]:
+        """Autocast for the precision, with the attention kernel chosen for it."""
+        with autocast_context(self.device, self.precision):
+            with attention_kernel_context(self.attention_kernel):
+                yield
 
     def _backward(self, total: torch.Tensor) -> None:
         (self.scaler.scale(total) if self.scaler is not None else total).backward()

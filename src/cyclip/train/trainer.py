@@ -156,6 +156,7 @@ class Trainer:
             device=device,
             precision=cfg.optim.precision,
             grad_clip_norm=cfg.optim.grad_clip_norm,
+            attention_kernel=cfg.model.attention_kernel,
         )
         self.nonfinite = NonFiniteGuard(cfg.run.max_nonfinite_in_row)
         epoch_size = len(self.loader) * cfg.data.batch_size * dist.world_size()
