@@ -4,9 +4,9 @@
     .venv/bin/python benchmarks/run.py --out /tmp/bench --quick            # plumbing, minutes
     .venv/bin/python benchmarks/run.py --out /tmp/bench --device cuda      # + ViT-B-32 on a GPU
 
-Sections (``--sections``): ``train`` (cyclip train vs open_clip_train, fp32 and bf16, CLIP loss;
-plus cyclip with the CyCLIP loss), ``steps`` (in-process full training steps on a synthetic batch:
-CyCLIP vs CLIP, bf16 vs fp32), ``regularizer`` (naive vs Gram cyclic terms, time and peak RSS,
+Sections (``--sections``): ``train`` (cyclip train vs open_clip_train, CLIP loss: fp32 and bf16
+with each trainer's defaults, and fp32 with torch.compile), ``steps`` (in-process full training
+steps on a synthetic batch: CyCLIP vs CLIP, bf16 vs fp32, bf16 attention kernels), ``regularizer`` (naive vs Gram cyclic terms, time and peak RSS,
 each size in a fresh subprocess), ``pipeline`` (loader images/s alone), ``eval`` (feature
 extraction vs forward pass; cached re-evaluation), ``cuda`` (only with ``--device cuda``).
 Compared variants are interleaved (A B A B ...) so machine noise hits all of them; each number is
@@ -43,13 +43,13 @@ class Settings:
 
     model: str = "cyclip-small"
     train_batch: int = 128
-    train_steps: int = 6  # per run, one epoch of that many batches
-    train_skip: int = 2  # warm-up steps left out of the steady-state rate
+    train_steps: int = 24  # per run, one epoch of that many batches
+    train_skip: int = 4  # warm-up steps left out of the steady-state rate
     train_reps: int = 2
     workers: int = 2
     step_batch: int = 256
-    step_iters: int = 3
-    step_warmup: int = 1
+    step_iters: int = 8
+    step_warmup: int = 2
     reg_sizes: tuple[int, ...] = (256, 1024, 4096, 8192, 16384, 32768)
     reg_dim: int = 512
     reg_repeats: int = 1
@@ -145,6 +145,8 @@ def section_train(s: Settings, work: Path, rep: Report) -> dict:
         T("open_clip", "fp32"),
         T("cyclip", "bf16"),
         T("open_clip", "bf16"),
+        T("cyclip", "fp32", compiled=True),
+        T("open_clip", "fp32", compiled=True),
     ]
     res = train_runs.compare(
         runs,
@@ -162,6 +164,10 @@ def section_train(s: Settings, work: Path, rep: Report) -> dict:
         best = res[r.name]["best_samples_per_s"]
         rep.row("train", f"{r.name} (b{s.train_batch}), fastest step", best, "samples/s")
     rate = {name: median_of(v["samples_per_s"]) for name, v in res.items()}
+    how = (
+        f"{s.model}, batch {s.train_batch}, {s.workers} workers, CSV of JPEGs, median "
+        f"steady-state step after {s.train_skip} warm-up steps"
+    )
     for p in ("fp32", "bf16"):
         ratio = rate[f"cyclip clip {p}"] / rate[f"open_clip {p}"]
         rep.target(
@@ -169,8 +175,19 @@ def section_train(s: Settings, work: Path, rep: Report) -> dict:
             ratio,
             ">= 1.1",
             ratio >= 1.1,
-            f"{s.model}, batch {s.train_batch}, {s.workers} workers, CSV of JPEGs, median "
-            f"steady-state step after {s.train_skip} warm-up steps",
+            f"defaults of both; {how}",
+        )
+    for name, reference in (
+        ("cyclip clip fp32 compiled", "open_clip fp32"),
+        ("cyclip clip fp32 compiled", "open_clip fp32 compiled"),
+    ):
+        ratio = rate[name] / rate[reference]
+        rep.target(
+            f"1. {name} / {reference}",
+            ratio,
+            ">= 1.1",
+            ratio >= 1.1,
+            f"--model.torch-compile vs {'--torchcompile' if 'compiled' in reference else 'no compile'}; {how}",
         )
     curve_fp32, curve_bf16 = res["cyclip clip fp32"]["loss"], res["cyclip clip bf16"]["loss"]
     n = min(len(curve_fp32), len(curve_bf16))
@@ -185,6 +202,8 @@ def section_steps(s: Settings, rep: Report) -> dict:
         "cyclip fp32": ("fp32", steps.CYCLIP),
         "clip bf16": ("bf16", steps.CLIP),
         "cyclip bf16": ("bf16", steps.CYCLIP),
+        # torch's own SDPA kernel choice (flash on CPU), as open_clip_train runs bf16.
+        "clip bf16, torch attention kernel": ("bf16", steps.CLIP, "torch"),
     }
     res = steps.step_comparison(
         s.model, variants, batch=s.step_batch, steps=s.step_iters, warmup=s.step_warmup
@@ -207,7 +226,15 @@ def section_steps(s: Settings, rep: Report) -> dict:
         ratio,
         ">= 1.5",
         ratio >= 1.5,
-        f"full step, {s.model}, batch {s.step_batch}, CLIP loss",
+        f"full step, {s.model}, batch {s.step_batch}, CLIP loss, attention kernel auto (math)",
+    )
+    ratio = med["clip fp32"] / med["clip bf16, torch attention kernel"]
+    rep.target(
+        "4. bf16 / fp32 step throughput, torch's attention kernel",
+        ratio,
+        ">= 1.5",
+        ratio >= 1.5,
+        "as above with torch's SDPA choice (flash), which open_clip_train gets",
     )
     return res
 

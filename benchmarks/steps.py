@@ -33,14 +33,26 @@ def synthetic_batch(image_size: int, context_length: int, batch: int, seed: int 
 
 
 def make_step(
-    model_name: str, loss: CyCLIPLoss, precision: str, device: torch.device
+    model_name: str,
+    loss: CyCLIPLoss,
+    precision: str,
+    device: torch.device,
+    attention_kernel: str = "auto",
 ) -> tuple[TrainStep, dict]:
     bundle = create_model(model_name, device=device)
     model = bundle.model.train()
     optimizer = build_optimizer(
         model, lr=1e-4, weight_decay=0.1, betas=(0.9, 0.98), eps=1e-6, device=device
     )
-    step = TrainStep(model, model, loss, optimizer, device=device, precision=precision)  # type: ignore[arg-type]
+    step = TrainStep(
+        model,
+        model,
+        loss,
+        optimizer,
+        device=device,
+        precision=precision,  # type: ignore[arg-type]
+        attention_kernel=attention_kernel,  # type: ignore[arg-type]
+    )
     cfg = model.visual.image_size
     size = cfg[0] if isinstance(cfg, tuple | list) else int(cfg)
     return step, {"image_size": size, "context_length": model.context_length}
@@ -66,7 +78,7 @@ def interleaved_step_times(
 
 def step_comparison(
     model_name: str,
-    variants: dict[str, tuple[str, dict]],
+    variants: dict[str, tuple],
     *,
     batch: int,
     steps: int,
@@ -76,7 +88,7 @@ def step_comparison(
     """Time full training steps of several (precision, loss kwargs) variants of one model.
 
     Args:
-        variants: name -> (precision, CyCLIPLoss keyword arguments).
+        variants: name -> (precision, CyCLIPLoss keyword arguments[, attention kernel]).
 
     Returns:
         name -> ``{"step_s": [...], "median_s", "samples_per_s"}``.
@@ -85,8 +97,8 @@ def step_comparison(
     configure_backends(False, dev)
     torch.manual_seed(0)
     fns = {}
-    for name, (precision, loss_kwargs) in variants.items():
-        step, shapes = make_step(model_name, CyCLIPLoss(**loss_kwargs), precision, dev)
+    for name, (precision, loss_kwargs, *kernel) in variants.items():
+        step, shapes = make_step(model_name, CyCLIPLoss(**loss_kwargs), precision, dev, *kernel)
         data = synthetic_batch(shapes["image_size"], shapes["context_length"], batch)
         fns[name] = lambda step=step, data=data: step([data], 1e-4)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)

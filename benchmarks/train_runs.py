@@ -30,11 +30,12 @@ class TrainRun:
     trainer: str  # "cyclip" | "open_clip"
     precision: str  # "fp32" | "bf16"
     loss: str = "clip"  # "clip" | "cyclip" (cyclip trainer only)
+    compiled: bool = False  # torch.compile: --model.torch-compile / --torchcompile
 
     @property
     def name(self) -> str:
         loss = "" if self.trainer == "open_clip" else f" {self.loss}"
-        return f"{self.trainer}{loss} {self.precision}"
+        return f"{self.trainer}{loss} {self.precision}{' compiled' if self.compiled else ''}"
 
 
 def export_csv(folder: Path, n: int) -> Path:
@@ -53,7 +54,7 @@ def run_once(
     run: TrainRun, csv: Path, work: Path, *, model: str, batch: int, workers: int, tag: str
 ) -> dict:
     """One training subprocess; returns per-step seconds and losses."""
-    out_dir = work / f"{run.trainer}-{run.loss}-{run.precision}-{tag}"
+    out_dir = work / f"{run.trainer}-{run.loss}-{run.precision}{'-compiled' * run.compiled}-{tag}"
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
     if run.trainer == "cyclip":
@@ -74,6 +75,7 @@ def run_once(
             "--run.log-every", "1",
             "--run.no-progress",
             "--run.no-tensorboard",
+            *(["--model.torch-compile"] if run.compiled else []),
         ]  # fmt: skip
         proc = subprocess.run(cmd, capture_output=True, text=True)
         _check(proc, cmd)
@@ -102,6 +104,7 @@ def run_once(
             "--report-to", "none",
             "--save-frequency", "0",
             "--seed", "0",
+            *(["--torchcompile"] if run.compiled else []),
         ]  # fmt: skip
         # The CSV holds paths relative to its folder; open_clip opens them relative to the cwd.
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=csv.parent)

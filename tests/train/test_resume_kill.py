@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import torch
+from reliability.conftest import train_args
 
 from cyclip.train.checkpoint import load_checkpoint, newest_checkpoint
 
@@ -21,17 +22,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 def command(out: Path, name: str, *extra: str) -> list[str]:
     """cyclip-tiny on 96 pairs of the builtin world, 12 steps per epoch, 2 epochs."""
-    return [
-        sys.executable, "-m", "cyclip", "train",
-        "--model.name", "cyclip-tiny",
-        "--data.train-data", "builtin:shapes/pretrain", "--data.train-num-samples", "96",
-        "--data.batch-size", "8", "--data.workers", "0", "--data.val-data", "None",
-        "--optim.epochs", "2", "--optim.warmup-steps", "3",
-        "--run.output-dir", str(out), "--run.name", name, "--run.deterministic",
-        "--run.checkpoint-every", "4", "--run.log-every", "1",
-        "--run.no-tensorboard", "--run.no-progress",
-        *extra,
-    ]  # fmt: skip
+    return [sys.executable, "-m", "cyclip", *train_args(out, name, *extra)]
 
 
 def start(cmd: list[str], log: Path) -> subprocess.Popen:
