@@ -6,7 +6,8 @@
 Writes under OUT: ``runs/<method>-seed<k>/`` (training log, checkpoint, ``eval/`` JSONs as
 ``cyclip eval --suite builtin`` writes them, so ``cyclip report`` works on them),
 ``sweep/bs<N>-<norm>/``, ``results.md`` (tables: mean ± std over seeds, CyCLIP − CLIP, whether
-the difference exceeds 2 Welch standard errors), ``results.json``, ``report.html`` (the four
+the difference exceeds 2 Welch standard errors) and the same data as JSON (``all.json``; ``main.json``
+or ``sweep.json`` with ``--no-sweep`` / ``--no-main``), ``report.html`` (the four
 methods side by side, seed 0) and ``sweep.png``. ``--resume`` skips runs already evaluated.
 """
 
@@ -56,7 +57,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--warmup-steps", type=int, default=None, help=f"(full: {full.warmup_steps})")
     p.add_argument("--lr", type=float, default=None, help=f"(full: {full.lr})")
     p.add_argument("--normalization", choices=("paper", "mean"), default=None)
-    p.add_argument("--seeds", type=int, nargs="+", default=None, help="(full: 0 1 2)")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="(full: 0 to 7)")
     p.add_argument("--sweep-steps", type=int, default=None, help="steps per sweep run (full: 160)")
     p.add_argument("--sweep-batch-sizes", type=int, nargs="+", default=None)
     p.add_argument("--sweep-normalizations", choices=("paper", "mean"), nargs="+", default=None)
