@@ -1,14 +1,16 @@
 """cyclip's performance benchmark harness: every measurement in one invocation.
 
-    .venv/bin/python benchmarks/run.py --out benchmarks/results            # full (~30-60 min)
+    .venv/bin/python benchmarks/run.py --out benchmarks/results            # full (~20 min idle)
     .venv/bin/python benchmarks/run.py --out /tmp/bench --quick            # plumbing, minutes
     .venv/bin/python benchmarks/run.py --out /tmp/bench --device cuda      # + ViT-B-32 on a GPU
 
 Sections (``--sections``): ``train`` (cyclip train vs open_clip_train, CLIP loss: fp32 and bf16
 with each trainer's defaults, and fp32 with torch.compile), ``steps`` (in-process full training
-steps on a synthetic batch: CyCLIP vs CLIP, bf16 vs fp32, bf16 attention kernels), ``regularizer`` (naive vs Gram cyclic terms, time and peak RSS,
-each size in a fresh subprocess), ``pipeline`` (loader images/s alone), ``eval`` (feature
-extraction vs forward pass; cached re-evaluation), ``cuda`` (only with ``--device cuda``).
+steps on a synthetic batch: CyCLIP vs CLIP, bf16 vs fp32, bf16 attention kernels),
+``precision`` (bf16 vs fp32 loss curves against the seed-to-seed gap), ``regularizer`` (naive vs
+Gram cyclic terms, time and peak RSS, each size in a fresh subprocess), ``pipeline`` (loader
+images/s alone), ``eval`` (feature extraction vs forward pass; cached re-evaluation), ``cuda``
+(only with ``--device cuda``).
 Compared variants are interleaved (A B A B ...) so machine noise hits all of them; each number is
 the median over repetitions, with min and max. Writes ``results.md`` and ``results.json``.
 """
@@ -33,7 +35,7 @@ import steps  # noqa: E402
 import torch  # noqa: E402
 import train_runs  # noqa: E402
 
-SECTIONS = ("train", "steps", "regularizer", "pipeline", "eval", "cuda")
+SECTIONS = ("train", "steps", "precision", "regularizer", "pipeline", "eval", "cuda")
 CIFAR_MINI = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cifar10-test-mini"
 
 
@@ -45,11 +47,13 @@ class Settings:
     train_batch: int = 128
     train_steps: int = 24  # per run, one epoch of that many batches
     train_skip: int = 4  # warm-up steps left out of the steady-state rate
-    train_reps: int = 2
+    train_reps: int = 3
     workers: int = 2
     step_batch: int = 256
-    step_iters: int = 8
+    step_iters: int = 12
     step_warmup: int = 2
+    curve_steps: int = 300  # precision: loss curves of this many steps, bf16 vs fp32
+    curve_window: int = 50  # compared as means over consecutive windows of this many steps
     reg_sizes: tuple[int, ...] = (256, 1024, 4096, 8192, 16384, 32768)
     reg_dim: int = 512
     reg_repeats: int = 1
@@ -71,6 +75,8 @@ QUICK = Settings(
     step_batch=64,
     step_iters=2,
     step_warmup=1,
+    curve_steps=8,
+    curve_window=4,
     reg_sizes=(256, 1024),
     reg_repeats=1,
     pipe_images=256,
@@ -239,6 +245,54 @@ def section_steps(s: Settings, rep: Report) -> dict:
     return res
 
 
+def section_precision(s: Settings, work: Path, rep: Report) -> dict:
+    """Is the bf16 loss curve the fp32 one within seed noise? Three ``cyclip train`` runs:
+    fp32 and bf16 with seed 0, fp32 with seed 1 (the noise reference: same precision, different
+    initialisation and data order)."""
+    curves = {}
+    for precision, seed in (("fp32", 0), ("bf16", 0), ("fp32", 1)):
+        log(f"  {precision} seed {seed}: {s.curve_steps} steps")
+        curves[f"{precision} seed {seed}"] = train_runs.loss_curve(
+            precision,
+            seed,
+            work / "curves",
+            model=s.model,
+            batch=s.train_batch,
+            workers=s.workers,
+            steps=s.curve_steps,
+        )
+
+    def windows(curve: list[float]) -> list[float]:
+        w = s.curve_window
+        return [statistics.fmean(curve[i : i + w]) for i in range(0, len(curve) - w + 1, w)]
+
+    ref = windows(curves["fp32 seed 0"])
+    gap = {
+        name: max(abs(a - b) for a, b in zip(windows(curves[name]), ref))
+        for name in ("bf16 seed 0", "fp32 seed 1")
+    }
+    for name, value in gap.items():
+        rep.row(
+            "precision",
+            f"max |window-mean loss - fp32 seed 0|, {name} ({s.curve_steps} steps)",
+            [value],
+            "nats",
+        )
+    final = {name: statistics.fmean(c[-s.curve_window :]) for name, c in curves.items()}
+    for name, value in final.items():
+        rep.row("precision", f"loss over the last {s.curve_window} steps, {name}", [value], "nats")
+    within = gap["bf16 seed 0"] <= gap["fp32 seed 1"]
+    rep.target(
+        "4. bf16 loss curve vs fp32: largest gap / seed-to-seed gap",
+        gap["bf16 seed 0"] / gap["fp32 seed 1"],
+        "<= 1",
+        within,
+        f"{s.model}, batch {s.train_batch}, builtin world, {s.curve_steps} steps, means over "
+        f"windows of {s.curve_window} steps; reference = fp32 with another seed",
+    )
+    return {"curves": curves, "gap": gap, "final": final}
+
+
 def section_regularizer(s: Settings, rep: Report) -> list[dict]:
     rows = []
     for n in s.reg_sizes:
@@ -272,6 +326,18 @@ def section_regularizer(s: Settings, rep: Report) -> list[dict]:
             mem_ratio >= 100,
             f"peak RSS above baseline: naive {naive['extra_mib']:.0f} MiB, "
             f"Gram {gram['extra_mib']:.1f} MiB (floored at 1 MiB)",
+        )
+        # Both methods must return the (N, d) gradients of both inputs (fp32): that floor caps
+        # the ratio above at naive / floor. The regulariser's own working memory is the rest.
+        floor = 2 * n * s.reg_dim * 4 / 2**20
+        work_ratio = (naive["extra_mib"] - floor) / max(gram["extra_mib"] - floor, 1.0)
+        rep.target(
+            f"3. naive / Gram peak memory beyond the input gradients, N={n}",
+            work_ratio,
+            "(report)",
+            None,
+            f"both minus the {floor:.0f} MiB of input gradients every method returns, which "
+            f"caps the ratio above at {naive['extra_mib'] / floor:.0f}x",
         )
     return rows
 
@@ -460,6 +526,7 @@ def main(argv: list[str] | None = None) -> int:
             found = sorted((work / "train-runs").glob("cyclip-clip-fp32-*/run/checkpoints/*.pt"))
             checkpoint = found[-1] if found else None
         attempt("steps", section_steps, s, rep)
+        attempt("precision", section_precision, s, work, rep)
         attempt("regularizer", section_regularizer, s, rep)
         attempt("pipeline", section_pipeline, s, work, rep, consumed)
         attempt("eval", section_eval, s, work, rep, checkpoint)

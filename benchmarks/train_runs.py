@@ -153,3 +153,35 @@ def compare(
             results[run.name]["loss"] = results[run.name]["loss"] or got["loss"]
             log(f"  {run.name:<22} rep {rep}: {rate:7.1f} samples/s ({len(steady)} steps)")
     return results
+
+
+def loss_curve(
+    precision: str, seed: int, work: Path, *, model: str, batch: int, workers: int, steps: int
+) -> list[float]:
+    """Per-step training loss of ``cyclip train`` (CLIP loss) on the builtin world."""
+    out_dir = work / f"curve-{precision}-seed{seed}"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    cmd = [
+        *CYCLIP,
+        "--model.name", model,
+        "--data.train-data", "builtin:shapes/pretrain",
+        "--data.batch-size", str(batch),
+        "--data.workers", str(workers),
+        "--data.val-data", "None",
+        "--loss.name", "clip",
+        "--optim.max-steps", str(steps),
+        "--optim.lr", "1e-3",
+        "--optim.warmup-steps", "30",
+        "--optim.precision", precision,
+        "--run.seed", str(seed),
+        "--run.output-dir", str(out_dir),
+        "--run.name", "run",
+        "--run.log-every", "1",
+        "--run.checkpoint-every", "0",
+        "--run.no-progress",
+        "--run.no-tensorboard",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    _check(proc, cmd)
+    rows = [json.loads(line) for line in (out_dir / "run" / "metrics.jsonl").open()]
+    return [r["loss"] for r in rows if "loss" in r and "samples_per_s" in r]
