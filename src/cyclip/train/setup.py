@@ -28,9 +28,10 @@ def configure_backends(deterministic: bool, device: torch.device) -> None:
 
     cuBLAS needs ``CUBLAS_WORKSPACE_CONFIG`` for deterministic matmuls; it is set here, at run
     time, only when asked for and not already set. On the CPU, denormal floats are flushed to
-    zero: x86 arithmetic on them is very slow, and they appear in training (AdamW moments of
-    rarely seen tokens' embedding rows, tiny gradients); measured 1.7x faster steps for
-    cyclip-small. Flushing is deterministic too.
+    zero: x86 arithmetic on them is very slow if they appear (decaying AdamW moments, tiny
+    gradients), and flushing costs nothing where they do not (500 CLIP steps of cyclip-small at
+    batch 128: none appeared, step-time ratio 0.98-1.03 with and without). Flushing is
+    deterministic too.
     """
     if device.type == "cpu":
         torch.set_flush_denormal(True)
