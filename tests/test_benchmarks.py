@@ -65,11 +65,19 @@ def test_interleaved_step_times_alternate_variants():
 @pytest.mark.slow
 def test_quick_harness_writes_table_and_json(tmp_path):
     out = tmp_path / "out"
+    sections = ["steps", "precision", "cuda"]
     code = harness.main(
-        ["--out", str(out), "--quick", "--model", "cyclip-tiny", "--sections", "steps", "cuda"]
+        ["--out", str(out), "--quick", "--model", "cyclip-tiny", "--sections", *sections]
     )
     assert code == 0
     data = json.loads((out / "results.json").read_text())
-    assert {t["target"] for t in data["targets"]} >= {"2. CyCLIP / CLIP step time, fp32"}
+    assert not [n for n in data["notes"] if "failed" in n]
+    assert {t["target"] for t in data["targets"]} >= {
+        "2. CyCLIP / CLIP step time, fp32",
+        "4. bf16 loss curve vs fp32: largest gap / seed-to-seed gap",
+    }
+    curves = data["precision"]["curves"]
+    assert set(curves) == {"fp32 seed 0", "bf16 seed 0", "fp32 seed 1"}
+    assert all(len(c) == 8 for c in curves.values())
     assert all(r["median"] > 0 for r in data["rows"])
     assert "| steps |" in (out / "results.md").read_text()
