@@ -58,29 +58,15 @@ def run_once(
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
     if run.trainer == "cyclip":
-        cmd = [
-            *CYCLIP,
-            "--model.name", model,
-            "--data.train-data", str(csv),
-            "--data.batch-size", str(batch),
-            "--data.workers", str(workers),
-            "--loss.name", run.loss,
+        extra = [
             "--loss.normalization", "mean",
             "--optim.epochs", "1",
-            "--optim.lr", "1e-3",
-            "--optim.warmup-steps", "30",
-            "--optim.precision", run.precision,
-            "--run.output-dir", str(out_dir),
-            "--run.name", "run",
-            "--run.log-every", "1",
-            "--run.no-progress",
-            "--run.no-tensorboard",
             *(["--model.torch-compile"] if run.compiled else []),
         ]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        _check(proc, cmd)
-        rows = [json.loads(line) for line in (out_dir / "run" / "metrics.jsonl").open()]
-        rows = [r for r in rows if "samples_per_s" in r]
+        rows = cyclip_train(
+            out_dir, str(csv), model=model, batch=batch, workers=workers, loss=run.loss,
+            precision=run.precision, extra=extra,
+        )  # fmt: skip
         step_s = [batch / r["samples_per_s"] for r in rows]
         losses = [r["loss"] for r in rows]
     else:
@@ -161,27 +147,50 @@ def loss_curve(
     """Per-step training loss of ``cyclip train`` (CLIP loss) on the builtin world."""
     out_dir = work / f"curve-{precision}-seed{seed}"
     shutil.rmtree(out_dir, ignore_errors=True)
+    extra = [
+        "--data.val-data", "None",
+        "--optim.max-steps", str(steps),
+        "--run.seed", str(seed),
+        "--run.checkpoint-every", "0",
+    ]  # fmt: skip
+    rows = cyclip_train(
+        out_dir, "builtin:shapes/pretrain", model=model, batch=batch, workers=workers,
+        loss="clip", precision=precision, extra=extra,
+    )  # fmt: skip
+    return [r["loss"] for r in rows]
+
+
+def cyclip_train(
+    out_dir: Path,
+    data: str,
+    *,
+    model: str,
+    batch: int,
+    workers: int,
+    loss: str,
+    precision: str,
+    extra: list[str],
+) -> list[dict]:
+    """Run ``cyclip train`` into ``out_dir/run`` (lr 1e-3, 30 warm-up steps, a metrics line every
+    step) with ``extra`` flags; returns the metrics lines of the training steps."""
     cmd = [
         *CYCLIP,
         "--model.name", model,
-        "--data.train-data", "builtin:shapes/pretrain",
+        "--data.train-data", data,
         "--data.batch-size", str(batch),
         "--data.workers", str(workers),
-        "--data.val-data", "None",
-        "--loss.name", "clip",
-        "--optim.max-steps", str(steps),
+        "--loss.name", loss,
         "--optim.lr", "1e-3",
         "--optim.warmup-steps", "30",
         "--optim.precision", precision,
-        "--run.seed", str(seed),
         "--run.output-dir", str(out_dir),
         "--run.name", "run",
         "--run.log-every", "1",
-        "--run.checkpoint-every", "0",
         "--run.no-progress",
         "--run.no-tensorboard",
+        *extra,
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True)
     _check(proc, cmd)
     rows = [json.loads(line) for line in (out_dir / "run" / "metrics.jsonl").open()]
-    return [r["loss"] for r in rows if "loss" in r and "samples_per_s" in r]
+    return [r for r in rows if "samples_per_s" in r]

@@ -7,13 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
-from cyclip.losses import CyCLIPLoss
-from cyclip.models import create_model
 from cyclip.train.attention import attention_kernel_context, resolve_attention_kernel
-from cyclip.train.loop import TrainStep
-from cyclip.train.optim import build_optimizer
 
 from .fakes import TensorPairLoader
+from .test_loop import make_step
 
 CPU = torch.device("cpu")
 
@@ -54,18 +51,11 @@ def test_unknown_kernel_names_the_valid_ones() -> None:
         attention_kernel_context("fastest")
 
 
-def make_step(kernel: str) -> TrainStep:
-    torch.manual_seed(0)
-    model = create_model("cyclip-tiny").model
-    opt = build_optimizer(model, lr=1e-3, weight_decay=0.1, betas=(0.9, 0.98), eps=1e-6, device=CPU)
-    loss = CyCLIPLoss(lambda_inmodal=0.25, lambda_crossmodal=0.25)
-    return TrainStep(model, model, loss, opt, device=CPU, precision="bf16", attention_kernel=kernel)
-
-
 def test_bf16_step_with_math_kernel_matches_torch_kernel() -> None:
     loader = TensorPairLoader(32, batch_size=32)
     batch = {"images": loader.images, "texts": loader.texts}
-    math_step, torch_step = make_step("auto"), make_step("torch")
+    math_step = make_step(precision="bf16", attention_kernel="auto")
+    torch_step = make_step(precision="bf16", attention_kernel="torch")
     assert math_step.attention_kernel == "math" and torch_step.attention_kernel == "torch"
     for _ in range(3):
         a = math_step([batch], 1e-3).losses["loss"]

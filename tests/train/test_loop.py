@@ -17,12 +17,22 @@ from .fakes import TensorPairLoader
 CPU = torch.device("cpu")
 
 
-def make_step(seed: int = 0, precision: str = "fp32", lr: float = 1e-3) -> TrainStep:
+def make_step(
+    seed: int = 0, precision: str = "fp32", lr: float = 1e-3, attention_kernel: str = "auto"
+) -> TrainStep:
     torch.manual_seed(seed)
     model = create_model("cyclip-tiny").model
     opt = build_optimizer(model, lr=lr, weight_decay=0.1, betas=(0.9, 0.98), eps=1e-6, device=CPU)
     loss = CyCLIPLoss(lambda_inmodal=0.25, lambda_crossmodal=0.25)
-    return TrainStep(model, model, loss, opt, device=CPU, precision=precision)
+    return TrainStep(
+        model,
+        model,
+        loss,
+        opt,
+        device=CPU,
+        precision=precision,  # type: ignore[arg-type]
+        attention_kernel=attention_kernel,  # type: ignore[arg-type]
+    )
 
 
 def batch(n: int = 16, start: int = 0) -> dict:
