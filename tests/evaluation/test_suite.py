@@ -2,10 +2,10 @@ import math
 
 import pytest
 
+from cyclip.evaluation import SuiteConfig, evaluate_suite, headline_metrics, make_eval_fn
 from cyclip.evaluation.features import ExtractConfig
 from cyclip.evaluation.linear_probe import LinearProbeConfig
 from cyclip.evaluation.schema import validate_result
-from cyclip.evaluation.suite import SuiteConfig, evaluate_suite, headline_metrics, make_eval_fn
 
 SMALL = SuiteConfig(
     test_size=24,

@@ -2,7 +2,7 @@
 builtin suite, write a report, print a summary.
 
 Everything runs through the library: :func:`cyclip.train.train`, :func:`cyclip.evaluation
-.evaluate_suite` and :func:`cyclip.report.build_report`, so the run directory it leaves is the
+.evaluate_model` and :func:`cyclip.report.build_report`, so the run directory it leaves is the
 same as ``cyclip train`` + ``cyclip eval --suite builtin`` + ``cyclip report`` would write.
 """
 
@@ -94,21 +94,16 @@ def _suite_config(quick: bool):
 
 
 def _evaluate(checkpoint: Path, run_dir: Path, quick: bool, workers: int) -> dict[str, dict]:
-    from cyclip.evaluation import ExtractConfig, FeatureCache, evaluate_suite, load_model
+    from cyclip.evaluation import ExtractConfig, FeatureCache, evaluate_model, load_model
     from cyclip.evaluation.cache import default_cache_dir
-    from cyclip.evaluation.schema import write_result
 
-    loaded = load_model(checkpoint=checkpoint)
-    results = evaluate_suite(
-        loaded.bundle,
-        model_info=loaded.info,
-        config=_suite_config(quick),
+    return evaluate_model(
+        load_model(checkpoint=checkpoint),
+        _suite_config(quick),
+        output_dir=run_dir / "eval",
         extract=ExtractConfig(batch_size=256, workers=workers, device="cpu"),
         cache=FeatureCache(default_cache_dir()),
-    )
-    for filename, result in results.items():
-        write_result(result, run_dir / "eval", filename)
-    return results
+    ).results
 
 
 def _metric(results: dict[str, dict], dataset: str, group: str, key: str) -> float | None:

@@ -38,9 +38,8 @@ class EvalArgs:
     """With --model: open_clip pretrained tag or local weights file."""
     suite: Literal["builtin"] | None = None
     """Run the whole builtin-world suite (every protocol; writes one file per evaluation)."""
-    task: Literal["zeroshot", "retrieval", "geometry"] | None = None
-    """zeroshot: labelled images (+ linear probe and consistency@k with --train-data);
-    retrieval: images with captions; geometry: image-caption pairs."""
+    task: str | None = None
+    """An evaluation task (see 'Tasks' below): zeroshot, retrieval, geometry, ..."""
     data: str | None = None
     """Data source: a folder / file (ImageFolder, labels.csv, CIFAR pickles, COCO captions, CSV,
     webdataset) or builtin:NAME (see 'cyclip data')."""
@@ -52,6 +51,10 @@ class EvalArgs:
     """Prompt-templates file ("{c}" placeholder); default: the data's own or OpenAI's 80."""
     superclasses: Path | None = None
     """Superclass map file (enables fine vs coarse)."""
+    images: Path | None = None
+    """Image root for data files that name their images relatively."""
+    option: tuple[str, ...] = ()
+    """Task-specific KEY=VALUE options (repeatable), e.g. --option split=dev."""
     linear_probe: bool = True
     """Fit the linear probe when --train-data is given (or in the suite)."""
     batch_size: int = 256
@@ -76,24 +79,55 @@ class UsageError(ValueError):
 
 
 def _check(args: EvalArgs) -> None:
+    if args.task is not None and args.task not in _task_names():
+        import difflib
+
+        close = difflib.get_close_matches(args.task, _task_names(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UsageError(
+            f"--task {args.task!r}: invalid choice{hint}; choose from {', '.join(_task_names())}"
+        )
     if args.checkpoint is None and args.model is None:
         raise UsageError("nothing to evaluate: pass --checkpoint PATH or --model NAME")
     if (args.suite is None) == (args.task is None):
         raise UsageError(
-            "choose what to run: --suite builtin, or --task {zeroshot,retrieval,geometry} --data SOURCE"
+            "choose what to run: --suite builtin, or --task NAME --data SOURCE "
+            f"(tasks: {', '.join(_task_names())})"
         )
     if args.task is not None and args.data is None:
         raise UsageError(f"--task {args.task} needs --data SOURCE")
-    if args.suite is not None and (args.data or args.train_data):
-        raise UsageError("--suite builtin brings its own data; drop --data / --train-data")
-    if args.train_data is not None and args.task != "zeroshot":
-        raise UsageError("--train-data only applies to --task zeroshot")
-    if args.task != "zeroshot" and (args.classnames or args.templates or args.superclasses):
-        raise UsageError("--classnames/--templates/--superclasses only apply to --task zeroshot")
+    if args.suite is not None and (args.data or _request(args, "").given()):
+        raise UsageError("--suite builtin brings its own data; drop --data and the data options")
     if args.batch_size < 1 or args.workers < 0:
         raise UsageError(
             f"--batch-size must be >= 1 and --workers >= 0, got {args.batch_size}, {args.workers}"
         )
+
+
+def _task_names() -> tuple[str, ...]:
+    from cyclip.evaluation.registry import cli_task_names
+
+    return cli_task_names()
+
+
+def _request(args: EvalArgs, data: str):
+    from cyclip.evaluation.registry import TaskRequest
+
+    options = {}
+    for item in args.option:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--option {item!r}: expected KEY=VALUE")
+        options[key.strip()] = value.strip()
+    return TaskRequest(
+        data=data,
+        train_data=args.train_data,
+        classnames=args.classnames,
+        templates=args.templates,
+        superclasses=args.superclasses,
+        images=args.images,
+        options=options,
+    )
 
 
 def _device(name: str) -> str:
@@ -115,74 +149,56 @@ def _output_dir(args: EvalArgs) -> Path:
     return run / "eval" if run is not None else DEFAULT_OUTPUT_DIR
 
 
-def _open_sources(args: EvalArgs) -> dict:
-    """The data of a --task run, opened before the model is loaded so bad paths fail fast."""
-    from cyclip.evaluation import sources
+def _plan(args: EvalArgs):
+    """The suite, or the task with its data opened (before the model loads: bad paths fail fast)."""
+    from cyclip.evaluation import SuiteConfig, open_task
 
-    if args.task == "retrieval":
-        return {"data": sources.open_retrieval_source(args.data)}
-    if args.task == "geometry":
-        return {"data": sources.open_pairs_source(args.data)}
-    files = {
-        "classnames": args.classnames,
-        "templates": args.templates,
-        "superclasses": args.superclasses,
-    }
-    opened = {"data": sources.open_classification_source(args.data, **files)}
-    if args.train_data is not None:
-        opened["train"] = sources.open_classification_source(
-            args.train_data, **files, split="train"
-        )
-    return opened
+    if args.suite == "builtin":
+        return SuiteConfig(linear_probe=args.linear_probe)
+    assert args.task is not None and args.data is not None  # checked by _check
+    return [open_task(args.task, _request(args, args.data))]
 
 
 def run(args: EvalArgs) -> list[Path]:
     """Carry out an ``EvalArgs``; returns the result files written."""
-    from cyclip.evaluation.cache import FeatureCache, default_cache_dir
-    from cyclip.evaluation.features import ExtractConfig, FeatureExtractor
-    from cyclip.evaluation.linear_probe import LinearProbeConfig
+    from cyclip.evaluation import ExtractConfig, FeatureCache, LinearProbeConfig, evaluate_model
+    from cyclip.evaluation.cache import default_cache_dir
     from cyclip.evaluation.load import load_model
-    from cyclip.evaluation.run import Evaluator
-    from cyclip.evaluation.schema import result_filename, write_result
-    from cyclip.evaluation.suite import SuiteConfig, run_suite
     from cyclip.evaluation.table import format_result, format_summary
 
     device = _device(args.device)
-    opened = _open_sources(args) if args.task is not None else {}
+    plan = _plan(args)
     loaded = load_model(args.checkpoint, args.model, args.pretrained, device=device)
-    cache = FeatureCache((args.cache_dir or default_cache_dir()) if args.cache else None)
-    extract = ExtractConfig(args.batch_size, args.workers, device, args.precision)
-    extractor = FeatureExtractor(loaded.bundle, loaded.info.fingerprint, cache, extract)
-    probe = LinearProbeConfig() if args.linear_probe else None
-    evaluator = Evaluator(extractor, loaded.info, probe=probe)
     if loaded.info.fingerprint is None:
         print("note: randomly initialised model; features are not cached", file=sys.stderr)
-
-    if args.suite == "builtin":
-        results = run_suite(evaluator, SuiteConfig(linear_probe=args.linear_probe))
-    else:
-        data = opened["data"]
-        if args.task == "zeroshot":
-            result = evaluator.classification(data, opened.get("train"))
-        elif args.task == "retrieval":
-            result = evaluator.retrieval(data)
-        else:
-            result = evaluator.geometry(data)
-        results = {result_filename(data.name, args.task): result}
-
     out = _output_dir(args)
-    paths = [write_result(r, out, name) for name, r in results.items()]
+    evaluation = evaluate_model(
+        loaded,
+        plan,
+        output_dir=out,
+        extract=ExtractConfig(args.batch_size, args.workers, device, args.precision),
+        cache=FeatureCache((args.cache_dir or default_cache_dir()) if args.cache else None),
+        probe=LinearProbeConfig() if args.linear_probe else None,
+    )
+    results = evaluation.results
     if len(results) == 1:
         print(format_result(next(iter(results.values()))))
     else:
         print(format_summary(results.values()))
-    print(f"\nwrote {len(paths)} result file(s) to {out}")
-    return paths
+    print(f"\nwrote {len(evaluation.paths)} result file(s) to {out}")
+    return evaluation.paths
+
+
+def _description() -> str:
+    from cyclip.evaluation import TASKS
+
+    listed = [f"  {t.name}: {t.summary}" for t in TASKS.values() if t.cli]
+    return DESCRIPTION + "\n\nTasks (--task):\n" + "\n".join(listed)
 
 
 def main(argv: list[str]) -> int:
     try:
-        args = parse_cli(EvalArgs, argv, "cyclip eval", DESCRIPTION)
+        args = parse_cli(EvalArgs, argv, "cyclip eval", _description())
     except SystemExit as exc:
         return int(exc.code or 0)
     try:

@@ -38,23 +38,30 @@ class ReportArgs:
 
 
 def _evaluate(run_dir: Path, args: ReportArgs) -> None:
-    from cyclip.cli.eval import EvalArgs, run
+    from cyclip.cli.eval import _device
+    from cyclip.evaluation import (
+        ExtractConfig,
+        FeatureCache,
+        SuiteConfig,
+        default_cache_dir,
+        evaluate_model,
+        load_model,
+    )
 
     checkpoint = run_dir / "checkpoints" / "latest.pt"
     if not checkpoint.is_file():
         raise FileNotFoundError(
             f"--evaluate: {run_dir} has no checkpoints/latest.pt; train it first or drop --evaluate"
         )
-    run(
-        EvalArgs(
-            checkpoint=checkpoint,
-            suite="builtin",
-            batch_size=args.batch_size,
-            workers=args.workers,
-            device=args.device,
-            output_dir=run_dir / "eval",
-        )
+    device = _device(args.device)
+    evaluation = evaluate_model(
+        load_model(checkpoint=checkpoint, device=device),
+        SuiteConfig(),
+        output_dir=run_dir / "eval",
+        extract=ExtractConfig(args.batch_size, args.workers, device),
+        cache=FeatureCache(default_cache_dir()),
     )
+    print(f"evaluated {checkpoint}: {len(evaluation.paths)} result file(s) in {run_dir / 'eval'}")
 
 
 def main(argv: list[str]) -> int:

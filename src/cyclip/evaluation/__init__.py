@@ -4,9 +4,11 @@ Metrics (tensors in, dicts of floats out; accuracies in percent):
 :func:`zero_shot_metrics`, :func:`linear_probe`, :func:`retrieval_metrics`,
 :func:`consistency_metrics`, :func:`fine_coarse_metrics`, :func:`geometry_metrics`,
 :func:`robustness_table`. Running them on data: :class:`Evaluator` (one result document per
-data source, see :data:`SCHEMA`) and :func:`evaluate_suite` (the builtin suite).
+data source, see :data:`SCHEMA`); :func:`evaluate_model` runs a plan (the builtin suite or
+registered tasks, :data:`TASKS`) and writes the results.
 """
 
+from cyclip.evaluation import tasks as _tasks  # noqa: F401  (registers the built-in tasks)
 from cyclip.evaluation.cache import FeatureCache, default_cache_dir
 from cyclip.evaluation.consistency import consistency_metrics, knn_vote
 from cyclip.evaluation.features import ExtractConfig, FeatureExtractor
@@ -19,21 +21,41 @@ from cyclip.evaluation.linear_probe import (
     linear_probe_metrics,
 )
 from cyclip.evaluation.load import LoadedModel, ModelInfo, load_model
+from cyclip.evaluation.pipeline import (
+    Evaluation,
+    TaskRun,
+    evaluate_model,
+    evaluate_suite,
+    make_eval_fn,
+    open_task,
+)
+from cyclip.evaluation.registry import TASKS, Task, TaskRequest, get_task, register_task
 from cyclip.evaluation.retrieval import retrieval_metrics
 from cyclip.evaluation.robustness import robustness_table
 from cyclip.evaluation.run import Evaluator
 from cyclip.evaluation.schema import SCHEMA, SCHEMA_VERSION, read_result, write_result
 from cyclip.evaluation.suite import (
     QUICK_SUITE,
+    SUITE_PARTS,
     SuiteConfig,
-    evaluate_suite,
+    SuitePart,
     headline_metrics,
-    make_eval_fn,
     run_suite,
 )
 from cyclip.evaluation.zero_shot import build_classifier, predict, zero_shot_metrics
 
 __all__ = [
+    "SUITE_PARTS",
+    "TASKS",
+    "Evaluation",
+    "SuitePart",
+    "Task",
+    "TaskRequest",
+    "TaskRun",
+    "evaluate_model",
+    "get_task",
+    "open_task",
+    "register_task",
     "QUICK_SUITE",
     "SCHEMA",
     "SCHEMA_VERSION",

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import cyclip
+from cyclip.evaluation.registry import TASKS
 
 SCHEMA_VERSION = 1
 
@@ -24,7 +25,7 @@ SCHEMA = """\
   "schema_version": 1,                  # int; bumped on any incompatible change
   "cyclip_version": "0.1.0",            # package that wrote the file
   "created": "2025-01-01T12:00:00+00:00",  # ISO-8601, UTC
-  "task": "zeroshot",                   # zeroshot | retrieval | geometry | robustness
+  "task": "zeroshot",                   # a registered task (cyclip.evaluation.TASKS)
   "model": {
     "name": "cyclip-small",             # open_clip architecture
     "pretrained": null,                 # open_clip tag or weights file, if any
@@ -68,7 +69,6 @@ unsafe characters of the dataset name replaced by "__" / "-" (e.g.
 "shapes__shape__test__zeroshot.json").
 """
 
-TASKS = ("zeroshot", "retrieval", "geometry", "robustness")
 _REQUIRED = (
     "schema_version",
     "cyclip_version",
@@ -118,7 +118,7 @@ def validate_result(result: Mapping) -> None:
                 f"({SCHEMA_VERSION}); upgrade cyclip"
             )
         if result["task"] not in TASKS:
-            problems.append(f"task {result['task']!r} is not one of {TASKS}")
+            problems.append(f"task {result['task']!r} is not one of {tuple(TASKS)}")
         for key in ("name",):
             if key not in result["model"]:
                 problems.append(f"model has no '{key}'")

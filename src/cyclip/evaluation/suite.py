@@ -9,15 +9,13 @@ split, so each split's images are embedded once and relabelled.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
-from cyclip.evaluation.cache import FeatureCache
-from cyclip.evaluation.features import ExtractConfig, FeatureExtractor
+from cyclip.evaluation.features import ExtractConfig
 from cyclip.evaluation.linear_probe import LinearProbeConfig
 from cyclip.evaluation.load import ModelInfo
 from cyclip.evaluation.protocols import ProtocolConfig
@@ -31,7 +29,6 @@ from cyclip.evaluation.sources import (
     open_pairs_source,
     open_retrieval_source,
 )
-from cyclip.models import ModelBundle
 
 FACTORS = ("shape", "colour", "colour-shape")
 SHIFTS = ("sketch", "noisy", "novel")
@@ -161,60 +158,55 @@ def robustness_result(
     return make_result("robustness", model.to_dict(), dataset, metrics, timing, {"tables": tables})
 
 
+@dataclass(frozen=True)
+class SuitePart:
+    """One part of the builtin suite: when it runs, and what it adds.
+
+    ``run(evaluator, config, results)`` returns ``{file name: result}``; ``results`` holds what
+    the parts before it produced (robustness is derived from the zero-shot results).
+    """
+
+    name: str
+    enabled: Callable[[SuiteConfig], bool]
+    run: Callable[[Evaluator, SuiteConfig, dict[str, dict]], dict[str, dict]]
+
+
+def _robustness_part(evaluator: Evaluator, config: SuiteConfig, results: dict) -> dict:
+    robust = robustness_result(results, evaluator.model, config.shifts)
+    return {result_filename("shapes", "robustness"): robust}
+
+
+def _retrieval_part(evaluator: Evaluator, config: SuiteConfig, results: dict) -> dict:
+    source = open_retrieval_source(
+        builtin_source("shapes/retrieval", config.retrieval_size, config.image_size)
+    )
+    return {result_filename(source.name, "retrieval"): evaluator.retrieval(source)}
+
+
+def _geometry_part(evaluator: Evaluator, config: SuiteConfig, results: dict) -> dict:
+    source = open_pairs_source(
+        builtin_source("shapes/val", config.geometry_size, config.image_size)
+    )
+    return {result_filename(source.name, "geometry"): evaluator.geometry(source)}
+
+
+SUITE_PARTS: list[SuitePart] = [
+    SuitePart("classification", lambda c: True, lambda e, c, r: _classification_results(e, c)),
+    SuitePart("robustness", lambda c: bool(c.shifts), _robustness_part),
+    SuitePart("retrieval", lambda c: c.retrieval, _retrieval_part),
+    SuitePart("geometry", lambda c: c.geometry, _geometry_part),
+]
+"""The builtin suite, in order. A new builtin task appends its part (and a ``SuiteConfig``
+switch and size for it)."""
+
+
 def run_suite(evaluator: Evaluator, config: SuiteConfig = SuiteConfig()) -> dict[str, dict]:
     """Run the builtin suite with an :class:`Evaluator`; returns ``{file name: result}``."""
-    results = _classification_results(evaluator, config)
-    if config.shifts:
-        robust = robustness_result(results, evaluator.model, config.shifts)
-        results[result_filename("shapes", "robustness")] = robust
-    if config.retrieval:
-        source = open_retrieval_source(
-            builtin_source("shapes/retrieval", config.retrieval_size, config.image_size)
-        )
-        results[result_filename(source.name, "retrieval")] = evaluator.retrieval(source)
-    if config.geometry:
-        source = open_pairs_source(
-            builtin_source("shapes/val", config.geometry_size, config.image_size)
-        )
-        results[result_filename(source.name, "geometry")] = evaluator.geometry(source)
+    results: dict[str, dict] = {}
+    for part in SUITE_PARTS:
+        if part.enabled(config):
+            results.update(part.run(evaluator, config, results))
     return results
-
-
-def evaluate_suite(
-    model_bundle: ModelBundle,
-    *,
-    model_info: ModelInfo | None = None,
-    config: SuiteConfig = SuiteConfig(),
-    extract: ExtractConfig = DEFAULT_EXTRACT,
-    cache: FeatureCache | None = None,
-) -> dict[str, dict]:
-    """Evaluate an in-memory model on the builtin suite (for the demo and the trainer).
-
-    Args:
-        model_bundle: model, eval transform and tokenizer; the model is put in eval mode for the
-            duration and restored afterwards.
-        model_info: recorded in the results; default: the architecture name only, and no
-            fingerprint, so nothing is cached (weights of a model in training change).
-        config: which parts run, and sizes.
-        extract: batch size, workers, device, precision.
-        cache: feature cache; used only when ``model_info.fingerprint`` is set.
-
-    Returns:
-        ``{file name: result document}``, file names as in :func:`result_filename`.
-    """
-    model = model_bundle.model
-    info = model_info or ModelInfo(name=type(model).__name__)
-    extractor = FeatureExtractor(
-        model_bundle, info.fingerprint, cache or FeatureCache(None), extract
-    )
-    probe = config.probe if config.linear_probe else None
-    evaluator = Evaluator(extractor, info, config.protocol, probe)
-    was_training = model.training
-    model.eval()
-    try:
-        return run_suite(evaluator, config)
-    finally:
-        model.train(was_training)
 
 
 def headline_metrics(results: dict[str, dict]) -> dict[str, float]:
@@ -226,38 +218,3 @@ def headline_metrics(results: dict[str, dict]) -> dict[str, float]:
             for metric, value in values.items():
                 flat[f"{name}/{group}/{metric}"] = value
     return flat
-
-
-def make_eval_fn(
-    model_bundle: ModelBundle,
-    *,
-    config: SuiteConfig = QUICK_SUITE,
-    extract: ExtractConfig = PERIODIC_EXTRACT,
-) -> Callable[[torch.nn.Module, int], dict[str, float]]:
-    """A periodic-evaluation hook for the trainer: ``fn(model, step) -> flat metrics``.
-
-    Uses ``model_bundle``'s eval transform and tokenizer with whatever model is passed at call
-    time (DDP / ``torch.compile`` wrappers are unwrapped). Runs single-process: call it on the
-    main rank only. Nothing is cached, since the weights change between calls.
-    """
-
-    def evaluate(model: torch.nn.Module, step: int) -> dict[str, float]:
-        del step  # the trainer logs it beside the returned metrics
-        while True:  # torch.compile and DDP wrappers around the open_clip model
-            if hasattr(model, "_orig_mod"):
-                model = model._orig_mod
-            elif isinstance(model, torch.nn.parallel.DistributedDataParallel):
-                model = model.module
-            else:
-                break
-        device = next(model.parameters()).device  # run where the trainer keeps the model
-        bundle = model_bundle._replace(model=model)
-        start = time.perf_counter()
-        results = evaluate_suite(
-            bundle, config=config, extract=dataclasses.replace(extract, device=str(device))
-        )
-        flat = headline_metrics(results)
-        flat["eval_seconds"] = time.perf_counter() - start
-        return flat
-
-    return evaluate

@@ -14,16 +14,7 @@ from pathlib import Path
 import torch
 
 from cyclip.data import DataConfig
-from cyclip.evaluation import (
-    Evaluator,
-    ExtractConfig,
-    FeatureCache,
-    FeatureExtractor,
-    SuiteConfig,
-    load_model,
-    run_suite,
-    write_result,
-)
+from cyclip.evaluation import ExtractConfig, FeatureCache, SuiteConfig, evaluate_model, load_model
 from cyclip.experiments.pairs import TensorPairLoader
 from cyclip.train import LossConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig, train
 
@@ -115,14 +106,11 @@ def evaluate_run(run_dir: Path, suite: SuiteConfig, cache_dir: Path | None = Non
     ``cyclip eval --checkpoint RUN_DIR/checkpoints/latest.pt --suite builtin`` does); returns
     seconds."""
     start = time.perf_counter()
-    loaded = load_model(run_dir / "checkpoints" / "latest.pt", device="cpu")
-    extractor = FeatureExtractor(
-        loaded.bundle,
-        loaded.info.fingerprint,
-        FeatureCache(cache_dir),
-        ExtractConfig(workers=0, device="cpu"),
+    evaluate_model(
+        load_model(run_dir / "checkpoints" / "latest.pt", device="cpu"),
+        suite,
+        output_dir=run_dir / "eval",
+        extract=ExtractConfig(workers=0, device="cpu"),
+        cache=FeatureCache(cache_dir),
     )
-    evaluator = Evaluator(extractor, loaded.info, probe=suite.probe if suite.linear_probe else None)
-    for name, result in run_suite(evaluator, suite).items():
-        write_result(result, run_dir / "eval", name)
     return time.perf_counter() - start

@@ -1,0 +1,74 @@
+"""The built-in evaluation tasks, registered in :data:`cyclip.evaluation.registry.TASKS`.
+
+Each entry opens its data from a :class:`TaskRequest` and evaluates it with an
+:class:`Evaluator` (protocols in docs/method.md §3). New tasks register themselves the same way.
+"""
+
+from __future__ import annotations
+
+from cyclip.evaluation import sources
+from cyclip.evaluation.registry import Task, TaskRequest, register_task
+from cyclip.evaluation.run import Evaluator
+
+
+def _open_classification(request: TaskRequest) -> dict[str, sources.Source]:
+    files = {
+        "classnames": request.classnames,
+        "templates": request.templates,
+        "superclasses": request.superclasses,
+    }
+    opened = {"data": sources.open_classification_source(request.data, **files)}
+    if request.train_data is not None:
+        opened["train"] = sources.open_classification_source(
+            request.train_data, **files, split="train"
+        )
+    return opened
+
+
+def _classification(evaluator: Evaluator, opened: dict[str, sources.Source]) -> dict:
+    return evaluator.classification(opened["data"], opened.get("train"))
+
+
+ZEROSHOT = register_task(
+    Task(
+        name="zeroshot",
+        summary="labelled images: zero-shot (+ linear probe and consistency@k with "
+        "--train-data, + fine vs coarse with superclasses)",
+        open=_open_classification,
+        evaluate=_classification,
+        accepts=("train_data", "classnames", "templates", "superclasses"),
+    )
+)
+
+RETRIEVAL = register_task(
+    Task(
+        name="retrieval",
+        summary="images with captions: image <-> text Recall@k",
+        open=lambda request: sources.open_retrieval_source(request.data),
+        evaluate=lambda evaluator, source: evaluator.retrieval(source),
+    )
+)
+
+GEOMETRY = register_task(
+    Task(
+        name="geometry",
+        summary="image-caption pairs: modality gap, alignment, uniformity, cyclic residuals",
+        open=lambda request: sources.open_pairs_source(request.data),
+        evaluate=lambda evaluator, source: evaluator.geometry(source),
+    )
+)
+
+
+def _derived(request: TaskRequest) -> None:
+    raise ValueError("robustness is derived from the builtin suite's zero-shot results")
+
+
+ROBUSTNESS = register_task(
+    Task(
+        name="robustness",
+        summary="zero-shot under distribution shift, derived from the builtin suite's results",
+        open=_derived,
+        evaluate=lambda evaluator, opened: _derived(opened),
+        cli=False,
+    )
+)
