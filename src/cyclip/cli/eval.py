@@ -204,7 +204,14 @@ def main(argv: list[str]) -> int:
     try:
         _check(args)
         run(args)
-    except (UsageError, ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+    except (
+        UsageError,
+        ValueError,
+        FileExistsError,
+        FileNotFoundError,
+        NotADirectoryError,
+        PermissionError,
+    ) as exc:
         print(f"cyclip eval: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -83,7 +83,13 @@ def main(argv: list[str]) -> int:
             for run_dir in args.run_dirs:
                 _evaluate(run_dir, args)
         paths = build_report(args.run_dirs, args.out)
-    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+    except (
+        ValueError,
+        FileExistsError,
+        FileNotFoundError,
+        NotADirectoryError,
+        PermissionError,
+    ) as exc:
         print(f"cyclip report: error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {paths.html} and {paths.markdown}")

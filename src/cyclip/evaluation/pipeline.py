@@ -25,7 +25,7 @@ from cyclip.evaluation.load import LoadedModel, ModelInfo
 from cyclip.evaluation.protocols import ProtocolConfig
 from cyclip.evaluation.registry import Task, TaskRequest, get_task
 from cyclip.evaluation.run import Evaluator
-from cyclip.evaluation.schema import result_filename, write_result
+from cyclip.evaluation.schema import result_filename, unique_filename, write_result
 from cyclip.evaluation.suite import (
     DEFAULT_EXTRACT,
     PERIODIC_EXTRACT,
@@ -64,9 +64,9 @@ class Evaluation:
     """What :func:`evaluate_model` produced."""
 
     results: dict[str, dict]
-    """``{file name: result document}``."""
+    """``{key: result document}``; keys as :func:`~cyclip.evaluation.schema.result_filename`."""
     paths: list[Path] = field(default_factory=list)
-    """Files written (empty without an output folder)."""
+    """Files written (empty without an output folder): ``<key stem>__<evaluation id>.json``."""
 
 
 def run_plan(evaluator: Evaluator, plan: Plan) -> dict[str, dict]:
@@ -123,7 +123,7 @@ def evaluate_model(
         bundle.model.train(was_training)
     paths = []
     if output_dir is not None:
-        paths = [write_result(r, output_dir, name) for name, r in results.items()]
+        paths = [write_result(r, output_dir, unique_filename(key, r)) for key, r in results.items()]
     return Evaluation(results, paths)
 
 

@@ -6,6 +6,7 @@ refuse files from a newer major version rather than misreading them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -151,6 +152,30 @@ def result_filename(dataset_name: str, task: str) -> str:
     return f"{slug}__{task}.json"
 
 
+def evaluation_id(result: Mapping) -> str:
+    """8 hex digits naming *which* evaluation a result is: its task, model (weights fingerprint,
+    checkpoint, or name and pretrained tag) and data (source and fingerprint).
+
+    Re-running the same evaluation gives the same id; another checkpoint of the same run, or
+    another folder that happens to have the same name, gives another.
+    """
+    model, dataset = result["model"], result["dataset"]
+    identity = {
+        "task": result["task"],
+        "model": [model.get(k) for k in ("name", "pretrained", "checkpoint", "fingerprint")],
+        "data": [dataset.get(k) for k in ("source", "fingerprint", "train_source")],
+    }
+    text = json.dumps(identity, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def unique_filename(key: str, result: Mapping) -> str:
+    """``shapes__val__geometry.json`` -> ``shapes__val__geometry__1a2b3c4d.json`` (see
+    :func:`evaluation_id`): results of different evaluations never share a file."""
+    stem = key[: -len(".json")] if key.endswith(".json") else key
+    return f"{stem}__{evaluation_id(result)}.json"
+
+
 def _json_default(value: object) -> object:
     raise TypeError(f"cannot write {type(value).__name__} to a result file")
 
@@ -167,9 +192,24 @@ def _finite(obj: object) -> object:
 
 
 def write_result(result: Mapping, output_dir: str | os.PathLike, filename: str) -> Path:
-    """Write ``result`` to ``output_dir/filename`` atomically; returns the path."""
+    """Write ``result`` to ``output_dir/filename`` atomically; returns the path.
+
+    Replaces an existing file only when it holds the same evaluation (same
+    :func:`evaluation_id`: a re-run); a different evaluation's result is never overwritten.
+    """
     validate_result(result)
     out = Path(output_dir)
+    target = out / filename
+    if target.is_file():
+        try:
+            existing = evaluation_id(read_result(target))
+        except (ValueError, OSError, KeyError):
+            existing = None  # unreadable: a torn or foreign file, replaced by a valid one
+        if existing is not None and existing != evaluation_id(result):
+            raise FileExistsError(
+                f"{target} holds the result of another evaluation ({existing}); "
+                "write to another --output-dir or remove the file"
+            )
     out.mkdir(parents=True, exist_ok=True)
     text = json.dumps(_finite(result), indent=2, default=_json_default, allow_nan=False)
     fd, tmp = tempfile.mkstemp(dir=out, prefix=".tmp-", suffix=".json")

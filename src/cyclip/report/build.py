@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from cyclip.report.collect import disambiguate
 from cyclip.report.document import Document
 from cyclip.report.html import render_html
 from cyclip.report.markdown import render_markdown
@@ -44,6 +45,7 @@ def build_report(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike) 
         raise ValueError("give at least one run directory")
     paths = [Path(p) for p in run_dirs]
     runs = [load_run(p, name) for p, name in zip(paths, unique_names(paths))]
+    disambiguate(runs)
     document = build_document(runs)
     html_path = Path(out)
     if html_path.suffix.lower() not in (".html", ".htm"):

@@ -3,12 +3,70 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from cyclip.report.runs import Run
 
 SPLIT_ORDER = {"train": 0, "test": 1, "sketch": 2, "noisy": 3, "novel": 4}
 """Display order of the builtin world's splits: in-distribution first, then the shifts."""
 _FACTOR_ORDER = {"shape": 0, "colour": 1, "colour-shape": 2}
+
+
+def _distinct_suffixes(sources: list[str]) -> dict[str, str]:
+    """The shortest trailing path parts that tell ``sources`` apart: ``a/clothing/test`` and
+    ``b/cifar/test`` -> ``clothing/test`` and ``cifar/test``."""
+    parts = {s: [p for p in Path(s).resolve().parts if p != "/"] or [s] for s in sources}
+    longest = max(len(p) for p in parts.values())
+    for n in range(1, longest + 1):
+        labels = {s: "/".join(p[-n:]) for s, p in parts.items()}
+        if len(set(labels.values())) == len(labels):
+            return labels
+    return {s: s for s in sources}
+
+
+def _checkpoint_label(model: dict) -> str:
+    if model.get("step") is not None:
+        return f"step {model['step']}"
+    return Path(str(model.get("checkpoint") or model.get("name"))).name
+
+
+def disambiguate(runs: Sequence[Run]) -> None:
+    """Give every result a dataset label that is distinct where the evaluations are.
+
+    Results are lined up across runs by ``dataset.name``. Two data folders with the same
+    basename (``clothing/test``, ``cifar/test``) get the shortest distinct path suffix; several
+    checkpoints of one run evaluated on the same data keep the plain label for the newest (the
+    run's final result, compared across runs) and ``label @ step N`` for the others. Only the
+    in-memory view changes; the files are not touched.
+    """
+    sources: dict[str, set[str]] = {}
+    for run in runs:
+        for r in run.results:
+            d = r["dataset"]
+            if not str(d["source"]).startswith("builtin:"):
+                sources.setdefault(d.get("name", d["source"]), set()).add(str(d["source"]))
+    relabel = {}
+    for name, srcs in sources.items():
+        if len(srcs) > 1:
+            relabel.update(
+                {(name, s): label for s, label in _distinct_suffixes(sorted(srcs)).items()}
+            )
+    for run in runs:
+        for r in run.results:
+            d = r["dataset"]
+            name = d.get("name", d["source"])
+            d["name"] = relabel.get((name, str(d["source"])), name)
+        by_key: dict[tuple, list[dict]] = {}
+        for r in run.results:
+            by_key.setdefault((r["task"], r["dataset"]["name"]), []).append(r)
+        for group in by_key.values():
+            checkpoints = {(r["model"].get("checkpoint"), r["model"].get("step")) for r in group}
+            if len(checkpoints) < 2:
+                continue
+            newest = max(group, key=lambda r: (r["model"].get("step") or -1, r["created"]))
+            for r in group:
+                if r is not newest:
+                    r["dataset"]["name"] += f" @ {_checkpoint_label(r['model'])}"
 
 
 def split_of(dataset: str) -> str | None:
