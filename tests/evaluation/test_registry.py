@@ -79,7 +79,9 @@ def test_a_registered_task_runs_through_pipeline_and_cli(matched_task, tiny_bund
 
     argv = ["--model", "cyclip-tiny", "--task", "matched", "--data", PAIRS]
     assert main([*argv, "--output-dir", str(tmp_path / "cli"), "--workers", "0"]) == 0
-    assert [p.name for p in (tmp_path / "cli").glob("*.json")] == [path.name]
+    (cli_path,) = (tmp_path / "cli").glob("*.json")
+    assert cli_path.name.startswith("shapes__val__matched__")
+    assert read_result(cli_path)["model"]["name"] == "cyclip-tiny"
 
 
 def test_a_task_not_registered_is_an_invalid_choice(capsys):
