@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.cyclip-installed
 
-.PHONY: install demo demo-quick test test-slow lint format bench clean
+.PHONY: install demo demo-quick test test-slow lint format bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,14 @@ test: lint
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest --run-slow -m slow
+
+# The committed benchmark numbers (benchmarks/results, ~20 min on an idle machine), and a
+# minutes-long check of the harness's plumbing at small sizes (into the git-ignored out/).
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py --out benchmarks/results
+
+bench-quick: $(STAMP)
+	$(BIN)/python benchmarks/run.py --out out/bench-quick --quick
 
 format: $(STAMP)
 	$(BIN)/ruff format $(PY_DIRS)

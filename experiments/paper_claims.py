@@ -3,12 +3,15 @@
     .venv/bin/python experiments/paper_claims.py --out experiments/results          # full
     .venv/bin/python experiments/paper_claims.py --out /tmp/claims --quick          # minutes
 
-Writes under OUT: ``runs/<method>-seed<k>/`` (training log, checkpoint, ``eval/`` JSONs as
-``cyclip eval --suite builtin`` writes them, so ``cyclip report`` works on them),
-``sweep/bs<N>-<norm>/``, ``results.md`` (tables: mean ± std over seeds, CyCLIP − CLIP, whether
-the difference exceeds 2 Welch standard errors) and the same data as JSON (``all.json``; ``main.json``
-or ``sweep.json`` with ``--no-sweep`` / ``--no-main``), ``report.html`` (the four
-methods side by side, seed 0) and ``sweep.png``. ``--resume`` skips runs already evaluated.
+Writes under OUT what is committed: ``results.md`` (tables: mean ± std over seeds, CyCLIP − CLIP,
+whether the difference exceeds 2 Welch standard errors) and the same data as JSON (``all.json``;
+``main.json`` or ``sweep.json`` with ``--no-sweep`` / ``--no-main``), ``runs.jsonl`` (one line
+per run: its configuration, final training metrics and every evaluation metric), ``report.html``
+(the four methods side by side, seed 0), ``claims.png`` and ``sweep.png``. The per-run folders
+``runs/<method>-seed<k>/`` and ``sweep/bs<N>-<norm>/`` (training log, checkpoint, ``eval/`` JSONs
+as ``cyclip eval --suite builtin`` writes them, so ``cyclip report`` works on them) are
+git-ignored. ``--resume`` skips runs already evaluated; ``--records-only`` rewrites
+``runs.jsonl`` from the run folders and stops.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import torch
 
 from cyclip.evaluation import SuiteConfig
 from cyclip.experiments import METHODS, ClaimsConfig, evaluate_run, render_pairs, train_method
+from cyclip.experiments.records import write_run_records
 from cyclip.experiments.stats import collect_metrics, markdown_tables
 from cyclip.experiments.sweep import SweepConfig, plot_sweep, run_sweep, sweep_markdown
 from cyclip.models import create_model
@@ -70,6 +74,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-main", action="store_true", help="run only the sweep")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     p.add_argument("--resume", action="store_true", help="skip runs that already have eval/")
+    p.add_argument(
+        "--records-only",
+        action="store_true",
+        help="only rewrite OUT/runs.jsonl from the run folders under OUT",
+    )
     return p.parse_args(argv)
 
 
@@ -166,6 +175,13 @@ def main(argv: list[str]) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     out: Path = args.out
+    if args.records_only:
+        try:
+            log(f"wrote {write_run_records(out)}")
+        except FileNotFoundError as e:
+            print(f"paper_claims.py: {e}", file=sys.stderr)
+            return 2
+        return 0
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     setup = {
@@ -229,6 +245,7 @@ def main(argv: list[str]) -> int:
     parts = [out / f"{name}.md" for name in ("all", "main", "sweep")]
     joined = "\n".join(p.read_text(encoding="utf-8") for p in parts if p.exists())
     (out / "results.md").write_text(joined, encoding="utf-8")
+    write_run_records(out)  # every evaluated run under OUT, whichever process trained it
     log(f"done in {wall / 60:.1f} min: {out / 'results.md'}")
     return 0
 

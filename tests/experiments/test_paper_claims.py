@@ -54,3 +54,20 @@ def test_quick_mode_end_to_end(tmp_path: Path) -> None:
         (16, "mean"),
     }
     assert all(r["steps"] == 2 and r["final_contrastive_loss"] > 0 for r in rows)
+    records = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    assert [r["experiment"] for r in records] == ["main"] * 8 + ["sweep"] * 4
+    assert all(r["train"]["step"] == 2 and r["eval"] for r in records)
+
+
+def test_records_only_rewrites_runs_jsonl_or_exits_2(tmp_path: Path) -> None:
+    script = _load_script()
+    assert script.main(["--out", str(tmp_path), "--records-only"]) == 2
+    run = tmp_path / "runs" / "clip-seed0"
+    (run / "eval").mkdir(parents=True)
+    (run / "config.yaml").write_text("seed: 0\n")
+    (run / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\n')
+    result = {"dataset": {"name": "d"}, "metrics": {"zero_shot": {"top1": 5.0}}}
+    (run / "eval" / "d.json").write_text(json.dumps(result))
+    assert script.main(["--out", str(tmp_path), "--records-only"]) == 0
+    record = json.loads((tmp_path / "runs.jsonl").read_text())
+    assert record["eval"] == {"d/zero_shot/top1": 5.0} and record["train"]["loss"] == 2.0

@@ -1,4 +1,4 @@
-"""The cyclic terms: analytic cases, Gram vs naive parity, SPEC transcription, properties."""
+"""The cyclic terms: analytic cases, Gram vs naive parity, docs/method.md §1.2 as written, laws."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def features(
 
 
 def spec_inmodal(i: torch.Tensor, t: torch.Tensor) -> float:
-    """SPEC §1 written as the double sum over j, k, in float64."""
+    """docs/method.md §1.2 written as the double sum over j, k, in float64."""
     i, t = i.double(), t.double()
     n = i.shape[0]
     total = 0.0

@@ -42,11 +42,11 @@ class DemoArgs:
     """Peak learning rate (linear warm-up, then cosine)."""
     normalization: Literal["paper", "mean"] = "mean"
     """Cyclic-term divisor. 'mean' (÷N²) by default: at this scale the paper's ÷N collapses the
-    embeddings within a few steps (see the README's Results); 'paper' reproduces that."""
+    embeddings within a few steps (see docs/results.md); 'paper' reproduces that."""
     loss: Literal["cyclip", "clip"] = "cyclip"
     """Objective: 'cyclip' (λ_in = λ_cross = 0.25) or 'clip' for the baseline."""
     precision: Literal["fp32", "bf16"] = "fp32"
-    """bf16 autocast for the forward pass (see the README's Performance section)."""
+    """bf16 autocast for the forward pass (see docs/performance.md)."""
     workers: int = 2
     """DataLoader worker processes rendering the world's images."""
     seed: int = 0

@@ -1,4 +1,4 @@
-"""``cyclip eval``: evaluate a model with the paper's protocols (SPEC §3), one JSON per run.
+"""``cyclip eval``: evaluate a model with the protocols of docs/method.md §4, one JSON per run.
 
 Examples::
 
@@ -20,7 +20,7 @@ from typing import Literal
 
 from cyclip.cli.args import parse_cli
 
-DESCRIPTION = "Evaluate a model with the paper's protocols (SPEC §3); one JSON file per evaluation."
+DESCRIPTION = "Evaluate a model with the protocols of docs/method.md §4; one JSON per evaluation."
 DEFAULT_OUTPUT_DIR = Path("eval_results")
 
 

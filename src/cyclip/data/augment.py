@@ -1,4 +1,4 @@
-"""Augmentations of the in-modal variant (SPEC §1): an AutoAugment image policy and EDA captions.
+"""In-modal variant augmentations (docs/method.md §1.6): AutoAugment images and EDA captions.
 
 Both are computed fresh each time an item is loaded (the official code augmented captions once,
 before training). Randomness comes from the caller: the image policy draws from torch's global

@@ -46,8 +46,8 @@ class DataConfig:
     max_skip_rate: float = 0.01
     """The trainer stops when more than this fraction of an epoch's samples were bad."""
     inmodal_augment: bool = False
-    """SPEC §1 in-modal variant: batches also carry ``images_aug`` (AutoAugment) and ``texts_aug``
-    (EDA), drawn fresh each time an item is loaded."""
+    """In-modal variant (docs/method.md §1.6): batches also carry ``images_aug`` (AutoAugment) and
+    ``texts_aug`` (EDA), drawn fresh each time an item is loaded."""
     eda_rate: float = 0.1
     """EDA: fraction of a caption's words one operation touches."""
 

@@ -1,4 +1,4 @@
-"""Evaluation as pure functions over features, plus cached feature extraction (SPEC §3).
+"""Evaluation as pure functions over features, plus cached feature extraction (docs/method.md §4).
 
 Metrics (tensors in, dicts of floats out; accuracies in percent):
 :func:`zero_shot_metrics`, :func:`linear_probe`, :func:`retrieval_metrics`,

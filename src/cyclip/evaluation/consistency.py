@@ -1,6 +1,6 @@
 """Consistency@k: does the zero-shot (cross-modal) prediction agree with k-NN (in-modal)?
 
-SPEC §3 (the paper's consistency score): for each test image, the cross-modal prediction is the
+docs/method.md §4.3 (the paper's consistency score): per test image, the cross-modal guess is the
 zero-shot class and the in-modal prediction is the majority label of its k nearest labelled train
 images by cosine similarity, ties broken by shrinking k until a single mode remains.
 Consistency@k is the percentage of test images where both agree; k-NN accuracy@k is reported
@@ -82,7 +82,7 @@ def consistency_metrics(
     test_labels: Tensor | None = None,
     ks: Sequence[int] = (1, 3, 5, 10),
 ) -> dict[str, float]:
-    """Consistency@k and k-NN accuracy@k (%), SPEC §3.
+    """Consistency@k and k-NN accuracy@k (%), docs/method.md §4.3.
 
     Args:
         test_features: (N, d) L2-normalised test image embeddings.

@@ -1,4 +1,4 @@
-"""Fine-grained vs coarse-grained zero-shot accuracy with a class -> superclass map (SPEC §3).
+"""Fine- vs coarse-grained zero-shot accuracy with a class -> superclass map (docs/method.md §4.4).
 
 - Fine: each image is classified among the subclasses of its own superclass only.
 - Coarse: a superclass scores the maximum similarity over its subclasses; predict the superclass.

@@ -1,4 +1,4 @@
-"""Geometry of the joint embedding space (SPEC §3, the follow-up's analyses) on held-out pairs.
+"""Geometry of the joint embedding space (docs/method.md §4.6) on held-out pairs.
 
 Row i of ``image_features`` and ``text_features`` is a matched pair; all features L2-normalised.
 
@@ -9,7 +9,7 @@ Row i of ``image_features`` and ``text_features`` is a matched pair; all feature
   ``(I_i, T_j), i ≠ j``. More negative = more uniform. Computed on at most ``max_points`` points,
   a fixed seeded subsample, so the cost is bounded and the value reproducible.
 - ``inmodal_cyclic`` / ``crossmodal_cyclic``: the cyclic residuals ``L_in`` and ``L_cross`` of
-  SPEC §1 with the "mean" normalisation (÷N², i.e. the mean squared inconsistency per pair), so
+  docs/method.md §1.2 with the "mean" normalisation (÷N², the mean squared inconsistency), so
   the numbers are comparable across set sizes; the "paper" value is N times larger.
 - ``matched_cosine`` / ``unmatched_cosine``: mean cosine similarity of matched / unmatched pairs.
 """

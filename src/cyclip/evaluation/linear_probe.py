@@ -1,4 +1,4 @@
-"""Linear probe (SPEC §3): multinomial logistic regression on frozen image features.
+"""Linear probe (docs/method.md §4.2): multinomial logistic regression on frozen image features.
 
 Protocol (after Radford et al., 2021): standardise features with the train split's mean and
 standard deviation; carve a stratified validation split from the train features with a fixed

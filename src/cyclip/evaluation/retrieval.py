@@ -1,4 +1,4 @@
-"""Image <-> text retrieval Recall@k with several captions per image (SPEC §3).
+"""Image <-> text retrieval Recall@k with several captions per image (docs/method.md §4.5).
 
 Recalls are percentages. Ranks are computed exactly, without building top-k lists: the rank of
 the correct item is the number of wrong candidates scoring at least as high as it, so an image

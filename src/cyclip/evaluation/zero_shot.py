@@ -1,4 +1,4 @@
-"""Zero-shot classification (SPEC §3): class prompts -> text classifier -> argmax cosine.
+"""Zero-shot classification (docs/method.md §4.1): class prompts -> text classifier -> argmax.
 
 All accuracies in this package are percentages in [0, 100].
 """
@@ -24,7 +24,7 @@ def build_classifier(
     """Zero-shot classifier weights from class names and prompt templates.
 
     Per class, every template is filled with the class name and embedded; each text embedding is
-    L2-normalised, the class's embeddings are averaged and the mean is renormalised (SPEC §3).
+    L2-normalised, the class's embeddings are averaged, the mean renormalised (docs/method.md §4.1).
 
     Args:
         model: an open_clip ``CLIP`` (``encode_text(tokens, normalize=True)``).
@@ -108,7 +108,7 @@ def zero_shot_metrics(
     classifier: Tensor,
     ks: Sequence[int] = (1, 3, 5),
 ) -> dict[str, float]:
-    """Zero-shot top-k accuracy and mean per-class recall (SPEC §3), in percent.
+    """Zero-shot top-k accuracy and mean per-class recall (docs/method.md §4.1), in percent.
 
     Args:
         image_features: (N, d) L2-normalised image embeddings.

@@ -94,7 +94,7 @@ Row = tuple[str, str]  # (label, metric key)
 
 
 def table_rows(keys: set[str]) -> dict[str, list[Row]]:
-    """The paper's tables (SPEC §3) as labelled metric keys; keys missing from the runs drop."""
+    """The paper's tables (docs/method.md §4) as labelled metric keys; keys not in the runs drop."""
     zero_shot, consistency, fine_coarse, probe = [], [], [], []
     for factor in FACTORS:
         for split in SPLITS:

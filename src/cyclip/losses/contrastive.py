@@ -1,4 +1,4 @@
-"""The contrastive (CLIP, symmetric InfoNCE) term. SPEC §1."""
+"""The contrastive (CLIP, symmetric InfoNCE) term. docs/method.md §1.1."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def augmented_contrastive_loss(
     logit_scale: torch.Tensor | float,
 ) -> torch.Tensor:
     """One-directional in-modal InfoNCE ``CE(s · X X_augᵀ, arange)`` of the in-modal
-    augmentation variant (SPEC §1, the official ``--inmodal`` flag).
+    augmentation variant (docs/method.md §1.6, the official ``--inmodal`` flag).
 
     Args:
         features: (N, d) embeddings of the original views.

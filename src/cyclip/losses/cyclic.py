@@ -1,4 +1,4 @@
-"""The cyclic consistency terms of CyCLIP (Goel et al., NeurIPS 2022), SPEC §1.
+"""The cyclic consistency terms of CyCLIP (Goel et al., NeurIPS 2022), docs/method.md §1.2.
 
 With ``I``, ``T`` the (N, d) L2-normalised image and text embeddings and ``S = I Tᵀ``:
 

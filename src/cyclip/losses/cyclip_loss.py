@@ -26,7 +26,7 @@ from cyclip.losses.cyclic import (
 
 
 class CyCLIPLoss(nn.Module):
-    """The CyCLIP objective ``L_clip + λ_in · L_in + λ_cross · L_cross`` (SPEC §1).
+    """The CyCLIP objective ``L_clip + λ_in · L_in + λ_cross · L_cross`` (docs/method.md §1).
 
     Follows open_clip's loss contract: ``loss(**model(images, texts), output_dict=True)`` returns a
     dict of named, already-weighted terms whose values sum to the total loss, so it drops into

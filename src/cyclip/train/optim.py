@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-# open_clip stores the inverse temperature as a log; SPEC §1 clamps exp(logit_scale) to <= 100.
+# open_clip stores the inverse temperature as a log; it is capped at 100 (docs/method.md §1.5).
 LOGIT_SCALE_MAX = math.log(100.0)
 
 
@@ -92,7 +92,7 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 
 @torch.no_grad()
 def clamp_logit_scale(model: nn.Module, max_value: float = LOGIT_SCALE_MAX) -> None:
-    """Clamp the log inverse temperature to ``[0, ln 100]`` in place (SPEC §1).
+    """Clamp the log inverse temperature to ``[0, ln 100]`` in place (docs/method.md §1.5).
 
     A no-op for models without a ``logit_scale`` parameter.
     """
