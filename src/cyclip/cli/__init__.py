@@ -7,24 +7,23 @@ and is imported only when used, so ``cyclip --help`` stays fast.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
 
 # name -> (module, one-line summary). Order is the order shown by ``cyclip --help``.
-COMMANDS: dict[str, tuple[str, str]] = {}
-
-
-def _register(name: str, module: str, summary: str) -> None:
-    COMMANDS[name] = (module, summary)
-
-
-def _available() -> dict[str, tuple[str, str]]:
-    """Commands whose module is importable (sub-commands land one by one)."""
-    found = {}
-    for name, (module, summary) in COMMANDS.items():
-        if importlib.util.find_spec(module) is not None:
-            found[name] = (module, summary)
-    return found
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": (
+        "cyclip.cli.demo",
+        "the main job: train CyCLIP on the builtin world, evaluate, report",
+    ),
+    "train": ("cyclip.cli.train", "train CLIP / CyCLIP from scratch or from open_clip weights"),
+    "eval": (
+        "cyclip.cli.eval",
+        "evaluate a model: zero-shot, retrieval, consistency@k, geometry, ...",
+    ),
+    "report": ("cyclip.cli.report", "turn run directories into an HTML report with plots"),
+    "data": ("cyclip.cli.data", "inspect and export the builtin synthetic world"),
+    "models": ("cyclip.cli.models", "list the model configs cyclip and open_clip know"),
+}
 
 
 def _usage() -> str:
@@ -37,7 +36,7 @@ def _usage() -> str:
         "",
         "commands:",
     ]
-    for name, (_, summary) in _available().items():
+    for name, (_, summary) in COMMANDS.items():
         lines.append(f"  {name:<10} {summary}")
     return "\n".join(lines)
 
@@ -52,28 +51,13 @@ def main(argv: list[str] | None = None) -> int:
 
         print(__version__)
         return 0
-    commands = _available()
     name = argv[0]
-    if name not in commands:
+    if name not in COMMANDS:
         import difflib
 
-        close = difflib.get_close_matches(name, list(commands), n=1)
+        close = difflib.get_close_matches(name, list(COMMANDS), n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
         print(f"cyclip: unknown command '{name}'.{hint} Run 'cyclip --help'.", file=sys.stderr)
         return 2
-    module = importlib.import_module(commands[name][0])
+    module = importlib.import_module(COMMANDS[name][0])
     return int(module.main(argv[1:]) or 0)
-
-
-_register(
-    "demo", "cyclip.cli.demo", "the main job: train CyCLIP on the builtin world, evaluate, report"
-)
-_register("train", "cyclip.cli.train", "train CLIP / CyCLIP from scratch or from open_clip weights")
-_register(
-    "eval",
-    "cyclip.cli.eval",
-    "evaluate a model: zero-shot, retrieval, consistency@k, geometry, ...",
-)
-_register("report", "cyclip.cli.report", "turn run directories into an HTML report with plots")
-_register("data", "cyclip.cli.data", "inspect and export the builtin synthetic world")
-_register("models", "cyclip.cli.models", "list the model configs cyclip and open_clip know")

@@ -3,7 +3,7 @@
 Sources are strings: ``builtin:NAME``, a CSV/TSV file, webdataset shards (``.tar`` patterns), a
 COCO folder or captions JSON, an ImageFolder root, a ``labels.csv`` folder, a CIFAR python
 folder. :func:`open_pairs`, :func:`open_retrieval` and :func:`open_classification` detect the
-layout and return datasets following :mod:`cyclip.data.types`; :func:`build_train_loader` and
+layout and return datasets following :mod:`cyclip.types`; :func:`build_train_loader` and
 :func:`build_eval_loader` turn them into batches. Bad items (unreadable images, empty captions,
 malformed rows) are skipped and counted, never fatal.
 """
@@ -15,7 +15,7 @@ from cyclip.data.fingerprint import fingerprint
 from cyclip.data.images import clean_caption, load_image
 from cyclip.data.resolve import detect_type, open_classification, open_pairs, open_retrieval
 from cyclip.data.train_loader import TrainLoader, build_train_loader
-from cyclip.data.types import BadSampleError, ClassificationInfo, SkippedItem
+from cyclip.types import BadSampleError, ClassificationInfo, SkippedItem
 
 __all__ = [
     "BadSampleError",

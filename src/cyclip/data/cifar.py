@@ -23,7 +23,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from cyclip.data.classnames import build_info, prettify
-from cyclip.data.types import ClassificationInfo
+from cyclip.types import ClassificationInfo
 
 _CIFAR10_DIR = "cifar-10-batches-py"
 _CIFAR100_DIR = "cifar-100-python"

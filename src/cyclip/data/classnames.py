@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from cyclip.data.types import ClassificationInfo
+from cyclip.types import ClassificationInfo
 
 CLASSES_FILE_NAMES = (
     "classes.json",

@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 
 from cyclip.data.augment import CaptionAugmenter
 from cyclip.data.sampling import item_seed
-from cyclip.data.types import BadSampleError, SkippedItem
+from cyclip.types import BadSampleError, SkippedItem
 
 MAX_SKIPPED_EXAMPLES = 4
 """How many ``"key: reason"`` strings a batch carries in ``skipped_examples``."""

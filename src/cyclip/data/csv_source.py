@@ -31,7 +31,7 @@ from torch.utils.data import Dataset
 
 from cyclip.data.images import clean_caption, load_image
 from cyclip.data.packed import PackedStrings
-from cyclip.data.types import BadSampleError
+from cyclip.types import BadSampleError
 
 log = logging.getLogger(__name__)
 

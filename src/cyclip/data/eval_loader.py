@@ -23,7 +23,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from cyclip.data.collate import item_key, skip_stats
-from cyclip.data.types import BadSampleError, SkippedItem
+from cyclip.types import BadSampleError, SkippedItem
 
 
 def _prepare(item: dict, preprocess: Callable, key: str, index: int | None) -> dict | SkippedItem:

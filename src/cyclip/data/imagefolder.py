@@ -31,7 +31,7 @@ from cyclip.data.classnames import (
 from cyclip.data.csv_source import IMAGE_COLUMNS, sniff_separator
 from cyclip.data.images import load_image
 from cyclip.data.packed import PackedStrings
-from cyclip.data.types import ClassificationInfo
+from cyclip.types import ClassificationInfo
 
 log = logging.getLogger(__name__)
 

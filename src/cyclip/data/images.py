@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
-from cyclip.data.types import BadSampleError
+from cyclip.types import BadSampleError
 
 # Modes that carry an alpha channel; they are composited on white rather than having the alpha
 # dropped, which would expose whatever colour the transparent pixels happen to store.

@@ -19,7 +19,7 @@ from cyclip.data.classnames import build_info
 from cyclip.data.csv_source import CsvPairs, CsvRetrieval, read_csv_table
 from cyclip.data.imagefolder import is_image_folder, open_image_folder, open_labels_csv
 from cyclip.data.shard_index import ShardRetrieval
-from cyclip.data.types import ClassificationInfo
+from cyclip.types import ClassificationInfo
 
 DatasetType = Literal[
     "auto", "csv", "webdataset", "coco", "builtin", "imagefolder", "labels-csv", "cifar"

@@ -31,7 +31,7 @@ from cyclip.data import shards
 from cyclip.data.collate import PairCollator, PairTransform
 from cyclip.data.loader_base import TrainLoader, loader_kwargs
 from cyclip.data.sampling import item_seed
-from cyclip.data.types import SkippedItem
+from cyclip.types import SkippedItem
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from torch.utils.data import IterableDataset
 from webdataset.tariterators import base_plus_ext
 
 from cyclip.data.images import clean_caption, load_image
-from cyclip.data.types import BadSampleError, SkippedItem
+from cyclip.types import BadSampleError, SkippedItem
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from cyclip.data.types import ClassificationInfo
 from cyclip.evaluation.consistency import consistency_metrics
 from cyclip.evaluation.features import ClassificationFeatures, PairFeatures, RetrievalFeatures
 from cyclip.evaluation.fine_coarse import fine_coarse_metrics, superclass_index
@@ -20,6 +19,7 @@ from cyclip.evaluation.geometry import DEFAULT_MAX_POINTS, geometry_metrics, sim
 from cyclip.evaluation.linear_probe import LinearProbe, linear_probe_metrics
 from cyclip.evaluation.retrieval import retrieval_metrics
 from cyclip.evaluation.zero_shot import predict, zero_shot_metrics
+from cyclip.types import ClassificationInfo
 
 Metrics = dict[str, dict[str, float]]
 

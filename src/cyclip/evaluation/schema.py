@@ -18,6 +18,7 @@ from pathlib import Path
 
 import cyclip
 from cyclip.evaluation.registry import TASKS
+from cyclip.types import BUILTIN_PREFIX
 
 SCHEMA_VERSION = 1
 
@@ -146,7 +147,7 @@ def validate_result(result: Mapping) -> None:
 
 def result_filename(dataset_name: str, task: str) -> str:
     """``shapes/shape/test`` + ``zeroshot`` -> ``shapes__shape__test__zeroshot.json``."""
-    slug = dataset_name.strip().replace("builtin:", "").strip("/")
+    slug = dataset_name.strip().replace(BUILTIN_PREFIX, "").strip("/")
     slug = slug.replace("/", "__").replace(os.sep, "__")
     slug = re.sub(r"[^A-Za-z0-9_.\-]+", "-", slug).strip("-.") or "dataset"
     return f"{slug}__{task}.json"

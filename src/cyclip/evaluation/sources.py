@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cyclip.data.types import ClassificationInfo
+from cyclip.data.builtin import builtin_source as builtin_source  # re-exported for the suite
+from cyclip.data.builtin import builtin_task_name, is_builtin
+from cyclip.types import ClassificationInfo
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,7 @@ class Source:
     name: str
     """Short display name: the builtin task name or the folder / file name."""
     dataset: Any
-    """Map-style or iterable dataset of the item dicts of :mod:`cyclip.data.types`."""
+    """Map-style or iterable dataset of the item dicts of :mod:`cyclip.types`."""
     fingerprint: str | None
     """Identity of the data for the feature cache (``None``: do not cache)."""
     info: ClassificationInfo | None = None
@@ -34,20 +36,10 @@ class Source:
         return {"source": self.source, "name": self.name, "fingerprint": self.fingerprint}
 
 
-def builtin_source(name: str, size: int | None = None, image_size: int | None = None) -> str:
-    """``builtin:NAME`` with ``size`` / ``image_size`` options when given."""
-    options = [f"{k}={v}" for k, v in (("size", size), ("image_size", image_size)) if v is not None]
-    return f"builtin:{name}" + (f"?{'&'.join(options)}" if options else "")
-
-
 def display_name(source: str) -> str:
     """``builtin:shapes-v1/val?size=10`` -> ``shapes/val``; a path -> its last component."""
-    from cyclip.data.builtin import is_builtin, parse_builtin
-
     if is_builtin(source):
-        from cyclip.world.tasks import canonical_name
-
-        return canonical_name(parse_builtin(source)[0])
+        return builtin_task_name(source)
     path = Path(source)
     return path.name or path.resolve().name
 

@@ -92,7 +92,9 @@ def _check_pretrained(name: str, pretrained: str) -> list[str]:
 
 def _check_source(source: str, flag: str) -> list[str]:
     """Existence of a data source: builtin task, file, folder, or every shard of a pattern."""
-    if source.startswith("builtin:"):
+    from cyclip.data.builtin import is_builtin
+
+    if is_builtin(source):
         return _check_builtin(source, flag)
     if "://" in source or source.startswith("pipe:"):
         return []  # remote shards: only the data layer can tell
@@ -108,12 +110,10 @@ def _check_source(source: str, flag: str) -> list[str]:
 
 
 def _check_builtin(source: str, flag: str) -> list[str]:
-    from cyclip import world
-    from cyclip.data.builtin import parse_builtin
+    from cyclip.data.builtin import builtin_kind
 
     try:
-        name, _ = parse_builtin(source)
-        kind = world.task_kind(name)  # unknown names: a message with the closest valid one
+        kind = builtin_kind(source)  # unknown names: a message with the closest valid one
     except ValueError as exc:
         return [f"{flag}: {exc}"]
     if kind != "pairs":

@@ -13,7 +13,7 @@ item is reproducible from its task name and index.
 
 from __future__ import annotations
 
-from cyclip.data.types import ClassificationInfo
+from cyclip.types import ClassificationInfo
 from cyclip.world.datasets import WorldClassification, WorldDataset, WorldPairs, WorldRetrieval
 from cyclip.world.tasks import TASKS, TaskKind, TaskSpec, fingerprint, resolve
 from cyclip.world.vocabulary import HELD_OUT_PAIRS, WORLD_VERSION

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from cyclip.data.types import ClassificationInfo
+from cyclip.types import ClassificationInfo
 from cyclip.world.vocabulary import COLOURS, SHAPES
 
 Factor = Literal["shape", "colour", "colour-shape"]

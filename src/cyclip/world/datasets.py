@@ -14,7 +14,7 @@ from typing import Any
 from PIL import Image
 from torch.utils.data import Dataset
 
-from cyclip.data.types import ClassificationInfo
+from cyclip.types import ClassificationInfo
 from cyclip.world.captions import describe, distinct_captions
 from cyclip.world.classes import Factor, classification_info, label_of
 from cyclip.world.render import render

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from PIL import Image
 
-from cyclip.data.types import ClassificationInfo
+from cyclip.types import ClassificationInfo
 from cyclip.world import load_classification, load_pairs, load_retrieval
 from cyclip.world.datasets import WorldClassification, WorldDataset
 from cyclip.world.tasks import resolve

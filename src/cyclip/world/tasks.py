@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
+from cyclip.types import BUILTIN_PREFIX
 from cyclip.world import captions, classes, scene, textures, vocabulary
 from cyclip.world.classes import FACTORS, Factor
 from cyclip.world.vocabulary import WORLD_VERSION
@@ -21,7 +22,6 @@ Split = Literal["train", "test", "sketch", "noisy", "novel"]
 
 WORLD_PREFIX = "shapes"
 """Alias of the current version in task names."""
-BUILTIN_PREFIX = "builtin:"
 
 # Default sizes, in one place. Chosen so that the whole evaluation suite (retrieval, val pairs and
 # 3 x 5 classification splits, which share images across the three label factors) renders and

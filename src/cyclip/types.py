@@ -1,4 +1,7 @@
-"""Conventions shared by every data source (CSV, webdataset, COCO, ImageFolder, builtin world).
+"""Record types shared by every data source (CSV, webdataset, COCO, ImageFolder, builtin world).
+
+They sit at the bottom of the package (no cyclip imports), so that :mod:`cyclip.world` and
+:mod:`cyclip.data` both use them and ``data`` is the only one of the two importing the other.
 
 Items are dicts with explicit keys:
 
@@ -15,6 +18,10 @@ datasets raise :class:`BadSampleError` from ``__getitem__`` and iterable dataset
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+BUILTIN_PREFIX = "builtin:"
+"""Prefix of the builtin world's sources (``builtin:shapes/val``); the grammar of such a source
+string lives in :mod:`cyclip.data.builtin`, the task names in :mod:`cyclip.world.tasks`."""
 
 
 @dataclass(frozen=True)
