@@ -35,6 +35,8 @@ import steps  # noqa: E402
 import torch  # noqa: E402
 import train_runs  # noqa: E402
 
+from cyclip.rundir import CHECKPOINT_DIR  # noqa: E402
+
 SECTIONS = ("train", "steps", "precision", "regularizer", "pipeline", "eval", "cuda")
 CIFAR_MINI = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cifar10-test-mini"
 
@@ -523,7 +525,8 @@ def main(argv: list[str] | None = None) -> int:
                 for k, v in raw["train"]["runs"].items()
                 if k.startswith("cyclip clip")
             }
-            found = sorted((work / "train-runs").glob("cyclip-clip-fp32-*/run/checkpoints/*.pt"))
+            pattern = f"cyclip-clip-fp32-*/run/{CHECKPOINT_DIR}/*.pt"
+            found = sorted((work / "train-runs").glob(pattern))
             checkpoint = found[-1] if found else None
         attempt("steps", section_steps, s, rep)
         attempt("precision", section_precision, s, work, rep)

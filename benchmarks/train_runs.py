@@ -18,6 +18,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from cyclip.rundir import RunDir
+
 HERE = Path(__file__).resolve().parent
 CYCLIP = [sys.executable, "-m", "cyclip", "train"]
 OPENCLIP = [sys.executable, str(HERE / "openclip_train.py")]
@@ -192,5 +194,5 @@ def cyclip_train(
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True)
     _check(proc, cmd)
-    rows = [json.loads(line) for line in (out_dir / "run" / "metrics.jsonl").open()]
+    rows = [json.loads(line) for line in RunDir(out_dir / "run").metrics.open()]
     return [r for r in rows if "samples_per_s" in r]

@@ -35,6 +35,7 @@ from cyclip.experiments.stats import collect_metrics, markdown_tables
 from cyclip.experiments.sweep import SweepConfig, plot_sweep, run_sweep, sweep_markdown
 from cyclip.models import create_model
 from cyclip.report import build_report
+from cyclip.rundir import RunDir
 
 QUICK = ClaimsConfig(
     model="cyclip-tiny",
@@ -127,7 +128,7 @@ def run_main(
     for seed in cfg.seeds:
         for method in METHODS:
             run_dir = out / "runs" / f"{method.name}-seed{seed}"
-            if resume and any((run_dir / "eval").glob("*.json")):
+            if resume and any(RunDir(run_dir).eval.glob("*.json")):
                 log(f"{run_dir.name}: already evaluated, skipped")
             else:
                 run_dir, train_s = train_method(cfg, method, seed, out / "runs", pairs())

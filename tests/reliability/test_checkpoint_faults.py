@@ -22,8 +22,8 @@ import pytest
 import torch
 
 from cyclip.cli import train as cli
+from cyclip.rundir import CHECKPOINT_DIR
 from cyclip.train.checkpoint import (
-    CHECKPOINT_DIR,
     CheckpointManager,
     list_step_checkpoints,
     load_checkpoint,

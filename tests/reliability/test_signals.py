@@ -15,7 +15,8 @@ import subprocess
 
 import pytest
 
-from cyclip.train.checkpoint import CHECKPOINT_DIR, load_checkpoint, newest_checkpoint
+from cyclip.rundir import CHECKPOINT_DIR
+from cyclip.train.checkpoint import load_checkpoint, newest_checkpoint
 
 from .conftest import ENV, REPO_ROOT, cyclip_cmd, train_args, wait_for
 

@@ -11,6 +11,7 @@ import torch
 import yaml
 
 from cyclip.models import create_model
+from cyclip.rundir import CheckpointPayload, RunDir
 from cyclip.train import ConfigError, config_to_dict, train
 from cyclip.train.checkpoint import load_checkpoint
 
@@ -53,6 +54,12 @@ def test_run_writes_the_documented_run_directory(tmp_path):
     assert names == ["latest.pt", "step_00000012.pt", "step_00000016.pt"]  # keep_last=2
     assert load_checkpoint(run_dir / "checkpoints" / "latest.pt")["step"] == 16
     assert result.checkpoint == run_dir / "checkpoints" / "step_00000016.pt"
+    # the one definition of the layout and the payload is what the trainer wrote
+    layout = RunDir(run_dir)
+    assert (layout.config, layout.metrics, layout.latest) == (
+        run_dir / "config.yaml", run_dir / "metrics.jsonl", run_dir / "checkpoints" / "latest.pt"
+    )  # fmt: skip
+    assert set(load_checkpoint(layout.latest)) == CheckpointPayload.__required_keys__
 
 
 def test_clip_run_logs_no_cyclic_terms_but_still_the_residuals(tmp_path):

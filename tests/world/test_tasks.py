@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from cyclip import world
-from cyclip.data.types import ClassificationInfo
+from cyclip.types import ClassificationInfo
 from cyclip.world.tasks import CLASSIFICATION_SIZES, canonical_name, resolve
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from cyclip.cli.args import parse_cli
+from cyclip.rundir import RunDir
 
 PROG = "cyclip demo"
 
@@ -100,7 +101,7 @@ def _evaluate(checkpoint: Path, run_dir: Path, quick: bool, workers: int) -> dic
     return evaluate_model(
         load_model(checkpoint=checkpoint),
         _suite_config(quick),
-        output_dir=run_dir / "eval",
+        output_dir=RunDir(run_dir).eval,
         extract=ExtractConfig(batch_size=256, workers=workers, device="cpu"),
         cache=FeatureCache(default_cache_dir()),
     ).results
@@ -190,7 +191,7 @@ def run(args: DemoArgs) -> int:
     if result.stopped_by is not None or result.checkpoint is None:
         print(
             f"{PROG}: training stopped early ({result.stopped_by}); resume with "
-            f"cyclip train --config {result.run_dir / 'config.yaml'} --run.resume latest",
+            f"cyclip train --config {RunDir(result.run_dir).config} --run.resume latest",
             file=sys.stderr,
         )
         return 1

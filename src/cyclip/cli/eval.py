@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from cyclip.cli.args import parse_cli
+from cyclip.rundir import RunDir
 
 DESCRIPTION = "Evaluate a model with the protocols of docs/method.md §4; one JSON per evaluation."
 DEFAULT_OUTPUT_DIR = Path("eval_results")
@@ -146,7 +147,7 @@ def _output_dir(args: EvalArgs) -> Path:
     if args.output_dir is not None:
         return args.output_dir
     run = run_dir_of(args.checkpoint) if args.checkpoint is not None else None
-    return run / "eval" if run is not None else DEFAULT_OUTPUT_DIR
+    return RunDir(run).eval if run is not None else DEFAULT_OUTPUT_DIR
 
 
 def _plan(args: EvalArgs):

@@ -15,6 +15,8 @@ from typing import Annotated
 
 import tyro
 
+from cyclip.rundir import RunDir
+
 DESCRIPTION = "Run directories -> one self-contained HTML report (and a Markdown twin)."
 
 
@@ -48,7 +50,7 @@ def _evaluate(run_dir: Path, args: ReportArgs) -> None:
         load_model,
     )
 
-    checkpoint = run_dir / "checkpoints" / "latest.pt"
+    checkpoint = RunDir(run_dir).latest
     if not checkpoint.is_file():
         raise FileNotFoundError(
             f"--evaluate: {run_dir} has no checkpoints/latest.pt; train it first or drop --evaluate"
@@ -57,11 +59,13 @@ def _evaluate(run_dir: Path, args: ReportArgs) -> None:
     evaluation = evaluate_model(
         load_model(checkpoint=checkpoint, device=device),
         SuiteConfig(),
-        output_dir=run_dir / "eval",
+        output_dir=RunDir(run_dir).eval,
         extract=ExtractConfig(args.batch_size, args.workers, device),
         cache=FeatureCache(default_cache_dir()),
     )
-    print(f"evaluated {checkpoint}: {len(evaluation.paths)} result file(s) in {run_dir / 'eval'}")
+    print(
+        f"evaluated {checkpoint}: {len(evaluation.paths)} result file(s) in {RunDir(run_dir).eval}"
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from cyclip.models import ModelBundle, create_model
+from cyclip.rundir import RunDir, is_cyclip_checkpoint, strip_wrapper_prefixes
 from cyclip.safe_load import load_weights_only
 
 _MB = 1 << 20
@@ -73,23 +74,8 @@ def module_fingerprint(model: torch.nn.Module) -> str:
 
 def run_dir_of(checkpoint: str | os.PathLike) -> Path | None:
     """The run directory holding ``RUN_DIR/checkpoints/<file>.pt``, or ``None``."""
-    path = Path(checkpoint).resolve()
-    run = path.parent.parent
-    if path.parent.name == "checkpoints" and any(
-        (run / marker).exists() for marker in ("config.yaml", "metrics.jsonl")
-    ):
-        return run
-    return None
-
-
-def _strip_prefixes(state_dict: dict) -> dict:
-    out = {}
-    for key, value in state_dict.items():
-        for prefix in ("module.", "_orig_mod."):
-            while key.startswith(prefix):
-                key = key[len(prefix) :]
-        out[key] = value
-    return out
+    run = RunDir.of_checkpoint(checkpoint)
+    return run.root if run is not None else None
 
 
 def load_model(
@@ -136,8 +122,7 @@ def load_model(
 def _load_checkpoint(path: Path, model: str | None, device: str | torch.device) -> LoadedModel:
     payload = load_weights_only(path)
     fp = file_fingerprint(path)
-    is_cyclip = isinstance(payload, dict) and "state_dict" in payload and "model_name" in payload
-    if not is_cyclip:
+    if not is_cyclip_checkpoint(payload):
         if model is None:
             raise ValueError(
                 f"{path} is not a cyclip checkpoint (no 'model_name' key); pass --model NAME "
@@ -155,7 +140,7 @@ def _load_checkpoint(path: Path, model: str | None, device: str | torch.device) 
     overrides = dict(payload.get("model_overrides") or {})
     bundle = create_model(name, device=device, **overrides)
     missing, unexpected = bundle.model.load_state_dict(
-        _strip_prefixes(payload["state_dict"]), strict=False
+        strip_wrapper_prefixes(payload["state_dict"]), strict=False
     )
     if missing or unexpected:
         raise ValueError(

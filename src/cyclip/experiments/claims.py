@@ -16,6 +16,7 @@ import torch
 from cyclip.data import DataConfig
 from cyclip.evaluation import ExtractConfig, FeatureCache, SuiteConfig, evaluate_model, load_model
 from cyclip.experiments.pairs import TensorPairLoader
+from cyclip.rundir import RunDir
 from cyclip.train import LossConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig, train
 
 
@@ -107,9 +108,9 @@ def evaluate_run(run_dir: Path, suite: SuiteConfig, cache_dir: Path | None = Non
     seconds."""
     start = time.perf_counter()
     evaluate_model(
-        load_model(run_dir / "checkpoints" / "latest.pt", device="cpu"),
+        load_model(RunDir(run_dir).latest, device="cpu"),
         suite,
-        output_dir=run_dir / "eval",
+        output_dir=RunDir(run_dir).eval,
         extract=ExtractConfig(workers=0, device="cpu"),
         cache=FeatureCache(cache_dir),
     )

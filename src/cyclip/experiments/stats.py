@@ -18,6 +18,7 @@ from pathlib import Path
 from scipy import stats as scipy_stats
 
 from cyclip.evaluation import headline_metrics
+from cyclip.rundir import RunDir
 
 FACTORS = ("shape", "colour", "colour-shape")
 SPLITS = ("test", "sketch", "noisy", "novel")
@@ -25,9 +26,9 @@ SPLITS = ("test", "sketch", "noisy", "novel")
 
 def collect_metrics(run_dir: Path) -> dict[str, float]:
     """Every metric of ``run_dir/eval/*.json`` as ``{"<dataset>/<group>/<metric>": value}``."""
-    files = sorted((Path(run_dir) / "eval").glob("*.json"))
+    files = sorted(RunDir(run_dir).eval.glob("*.json"))
     if not files:
-        raise FileNotFoundError(f"no evaluation results in {Path(run_dir) / 'eval'}")
+        raise FileNotFoundError(f"no evaluation results in {RunDir(run_dir).eval}")
     # json.load rather than read_result: a metric that was NaN (relative robustness when the
     # in-distribution accuracy is 0) is written as null, which read_result rejects.
     results = {f.name: json.loads(f.read_text(encoding="utf-8")) for f in files}

@@ -19,6 +19,7 @@ import torch
 from cyclip.evaluation import SuiteConfig
 from cyclip.experiments.claims import METHODS, ClaimsConfig, evaluate_run, train_method
 from cyclip.experiments.stats import collect_metrics
+from cyclip.rundir import RunDir
 
 SWEEP_SUITE = SuiteConfig(
     factors=("shape",),
@@ -57,7 +58,7 @@ def is_collapsed(contrastive_loss: float, batch_size: int, uniformity_image: flo
 
 def _loss_curve(run_dir: Path) -> list[tuple[int, float]]:
     curve = []
-    with open(run_dir / "metrics.jsonl", encoding="utf-8") as f:
+    with open(RunDir(run_dir).metrics, encoding="utf-8") as f:
         for line in f:
             record = json.loads(line)
             if "contrastive_loss" in record and "step" in record:

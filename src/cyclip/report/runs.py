@@ -1,10 +1,6 @@
 """Read a run directory: resolved config, training metrics, evaluation results.
 
-Layout (written by the trainer and ``cyclip eval``)::
-
-    RUN_DIR/config.yaml        resolved training config
-    RUN_DIR/metrics.jsonl      one JSON object per logged step; periodic-eval lines carry "eval"
-    RUN_DIR/eval/*.json        result documents (cyclip.evaluation.schema)
+The layout is :class:`cyclip.rundir.RunDir`'s (``config.yaml``, ``metrics.jsonl``, ``eval/*.json``).
 """
 
 from __future__ import annotations
@@ -17,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from cyclip.evaluation.schema import read_result
+from cyclip.rundir import RunDir
 
 LOSS_TERMS = ("loss", "contrastive_loss", "inmodal_cyclic_loss", "crossmodal_cyclic_loss")
 
@@ -106,16 +103,17 @@ def load_run(path: str | os.PathLike, name: str | None = None) -> Run:
     if not path.is_dir():
         raise NotADirectoryError(f"run directory not found: {path}")
     run = Run(path=path, name=name or path.resolve().name)
-    config_path = path / "config.yaml"
+    layout = RunDir(path)
+    config_path = layout.config
     if config_path.is_file():
         try:
             loaded = yaml.safe_load(config_path.read_text(encoding="utf-8"))
             run.config = loaded if isinstance(loaded, dict) else {}
         except yaml.YAMLError as exc:
-            run.problems.append(f"config.yaml: {exc}")
-    if (path / "metrics.jsonl").is_file():
-        _read_jsonl(path / "metrics.jsonl", run)
-    eval_dir = path / "eval"
+            run.problems.append(f"{config_path.name}: {exc}")
+    if layout.metrics.is_file():
+        _read_jsonl(layout.metrics, run)
+    eval_dir = layout.eval
     if eval_dir.is_dir():
         for result_path in sorted(eval_dir.glob("*.json")):
             try:

@@ -1,28 +1,12 @@
 """Checkpoints: atomic writes, keep-last-k rotation, ``latest.pt``, and ``weights_only`` loading.
 
-A checkpoint is a ``torch.save`` of a dict of plain data and tensors (loadable with
-``torch.load(path, weights_only=True)``)::
-
-    state_dict       unwrapped model weights (no "module." / "_orig_mod." prefix); open_clip's
-                     ``create_model(model_name, pretrained=path)`` reads this key
-    model_name       open_clip architecture name, e.g. "cyclip-small"
-    model_overrides  {"force_image_size": ..., "force_context_length": ...} as used to build it
-    config           the resolved TrainConfig as plain data
-    cyclip_version   package version that wrote it
-    step             optimiser steps done (the schedule position)
-    epoch            epoch to continue in
-    batch_in_epoch   micro-batches of that epoch already consumed
-    samples          training pairs seen so far (global)
-    optimizer        AdamW state_dict
-    scaler           GradScaler state_dict (fp16) or None
-    rng              list over ranks of RNG states (see ``cyclip.train.rng``)
-    counters         {"epoch_seen", "epoch_skipped", "nonfinite_total", "nonfinite_in_row"}
+The run directory layout and the checkpoint's keys are defined in :mod:`cyclip.rundir`
+(:class:`~cyclip.rundir.CheckpointPayload`).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,11 +15,15 @@ from typing import Any
 import torch
 from torch import nn
 
+from cyclip.rundir import (
+    LATEST_CHECKPOINT,
+    REQUIRED_CHECKPOINT_KEYS,
+    STEP_CHECKPOINT_RE,
+    CheckpointPayload,
+    step_checkpoint_name,
+    strip_wrapper_prefixes,
+)
 from cyclip.safe_load import load_weights_only
-
-CHECKPOINT_DIR = "checkpoints"
-LATEST = "latest.pt"
-_STEP_RE = re.compile(r"^step_(\d{8,})\.pt$")
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -51,18 +39,7 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 
 def clean_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Strip wrapper prefixes (``module.``, ``_orig_mod.``) from every key; tensors to CPU."""
-    out = {}
-    for key, value in state_dict.items():
-        for prefix in ("module.", "_orig_mod."):
-            while key.startswith(prefix):
-                key = key[len(prefix) :]
-        out[key] = value.detach().cpu()
-    return out
-
-
-def step_filename(step: int) -> str:
-    """``step_00000100.pt`` for step 100 (zero-padded so names sort by step)."""
-    return f"step_{step:08d}.pt"
+    return {k: v.detach().cpu() for k, v in strip_wrapper_prefixes(state_dict).items()}
 
 
 def _fsync_dir(path: Path) -> None:
@@ -133,7 +110,7 @@ def list_step_checkpoints(directory: Path) -> list[tuple[int, Path]]:
     found = []
     if directory.is_dir():
         for p in directory.iterdir():
-            m = _STEP_RE.match(p.name)
+            m = STEP_CHECKPOINT_RE.match(p.name)
             if m:
                 found.append((int(m.group(1)), p))
     return sorted(found)
@@ -149,7 +126,7 @@ def newest_checkpoint(directory: Path) -> Path | None:
     steps = list_step_checkpoints(directory)
     if steps:
         return steps[-1][1]
-    latest = directory / LATEST
+    latest = directory / LATEST_CHECKPOINT
     return latest if latest.is_file() else None
 
 
@@ -171,11 +148,11 @@ class CheckpointManager:
 
     @property
     def latest(self) -> Path:
-        return self.directory / LATEST
+        return self.directory / LATEST_CHECKPOINT
 
     def save(self, checkpoint: Mapping[str, Any], step: int) -> Path:
         """Write the checkpoint of ``step`` atomically, update ``latest.pt``, rotate old ones."""
-        path = atomic_save(dict(checkpoint), self.directory / step_filename(step))
+        path = atomic_save(dict(checkpoint), self.directory / step_checkpoint_name(step))
         _atomic_link_or_copy(path, self.latest)
         self._rotate(keep=path)
         return path
@@ -187,7 +164,7 @@ class CheckpointManager:
                 p.unlink(missing_ok=True)
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+def load_checkpoint(path: str | os.PathLike) -> CheckpointPayload:
     """Load a cyclip checkpoint on the CPU with ``weights_only=True`` (no code can run).
 
     Raises:
@@ -196,11 +173,11 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             would run code), or is not a cyclip training checkpoint.
     """
     ckpt = load_weights_only(path)
-    required = ("state_dict", "model_name", "step")
+    required = REQUIRED_CHECKPOINT_KEYS
     missing = [k for k in required if k not in ckpt] if isinstance(ckpt, dict) else list(required)
     if missing:
         raise ValueError(
             f"{path} is not a cyclip training checkpoint (missing {missing}); to start from "
             "plain model weights use --model.pretrained PATH instead of --run.resume"
         )
-    return ckpt
+    return ckpt  # type: ignore[return-value]

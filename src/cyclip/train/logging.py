@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-METRICS_FILE = "metrics.jsonl"
-TENSORBOARD_DIR = "tensorboard"
+from cyclip.rundir import RunDir
+
 # Shown in the progress bar, in this order, when present.
 _BAR_KEYS = (
     ("loss", "loss"),
@@ -97,7 +97,7 @@ class MetricsLogger:
         self._bar = None
         if run_dir is None:
             return
-        metrics_path = run_dir / METRICS_FILE
+        metrics_path = RunDir(run_dir).metrics
         truncate_metrics(metrics_path, initial_step)
         self._jsonl = open(metrics_path, "a", encoding="utf-8")  # closed in close()
         if tensorboard:
@@ -105,7 +105,7 @@ class MetricsLogger:
 
             # purge_step drops events a killed run logged past the checkpoint we resume from.
             self._tb = SummaryWriter(
-                str(run_dir / TENSORBOARD_DIR),
+                str(RunDir(run_dir).tensorboard),
                 purge_step=initial_step + 1 if initial_step else None,
             )
         if wandb:

@@ -14,13 +14,12 @@ from torch import nn
 from cyclip import distributed as dist
 from cyclip.losses import CyCLIPLoss
 from cyclip.models import ModelBundle, create_model
-from cyclip.train.checkpoint import CHECKPOINT_DIR, newest_checkpoint
+from cyclip.rundir import RunDir
+from cyclip.train.checkpoint import newest_checkpoint
 from cyclip.train.config import LossConfig, ModelConfig, RunConfig, TrainConfig, config_to_dict
 from cyclip.train.config_file import ConfigError
 from cyclip.train.guards import TrainingError
 from cyclip.train.validation import ValidationLoss
-
-CONFIG_FILE = "config.yaml"
 
 
 def configure_backends(deterministic: bool, device: torch.device) -> None:
@@ -59,7 +58,7 @@ def prepare_run_dir(run: RunConfig, model: ModelConfig, loss: LossConfig) -> Pat
     name = run.name or dist.broadcast_object(default_run_name(model, loss))
     run_dir = Path(run.output_dir) / str(name)
     if dist.is_main_process():
-        (run_dir / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
+        RunDir(run_dir).checkpoints.mkdir(parents=True, exist_ok=True)
     dist.barrier()
     return run_dir
 
@@ -75,10 +74,10 @@ def find_resume_checkpoint(run: RunConfig, run_dir: Path) -> Path | None:
     if run.resume is None:
         return None
     if run.resume == "latest":
-        return newest_checkpoint(run_dir / CHECKPOINT_DIR)
+        return newest_checkpoint(RunDir(run_dir).checkpoints)
     path = Path(run.resume)
     if path.is_dir():
-        found = newest_checkpoint(path / CHECKPOINT_DIR) or newest_checkpoint(path)
+        found = newest_checkpoint(RunDir(path).checkpoints) or newest_checkpoint(path)
         if found is None:
             raise ConfigError(f"--run.resume {path}: the directory holds no checkpoint")
         return found
@@ -186,5 +185,5 @@ def write_config(run_dir: Path, cfg: TrainConfig) -> None:
     if not dist.is_main_process():
         return
     text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
-    (run_dir / CONFIG_FILE).write_text(text)
+    RunDir(run_dir).config.write_text(text)
     print(f"run directory: {run_dir}\n{text}", flush=True)

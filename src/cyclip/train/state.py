@@ -1,6 +1,6 @@
 """The resumable state of a run: where it is in the data, and the checkpoint that holds it all.
 
-The checkpoint layout is documented in :mod:`cyclip.train.checkpoint`.
+The checkpoint payload is defined in :mod:`cyclip.rundir` (:class:`CheckpointPayload`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from torch import nn
 
 from cyclip import __version__
 from cyclip import distributed as dist
+from cyclip.rundir import CheckpointPayload
 from cyclip.train.checkpoint import clean_state_dict
 from cyclip.train.config import TrainConfig, config_to_dict
 from cyclip.train.config_file import ConfigError
@@ -47,7 +48,7 @@ def training_checkpoint(
     total_steps: int,
     rng: list[dict[str, Any]],
     counters: dict[str, int],
-) -> dict[str, Any]:
+) -> CheckpointPayload:
     """Everything needed to continue the run exactly, as plain data and tensors."""
     return {
         "state_dict": clean_state_dict(model.state_dict()),
@@ -69,7 +70,7 @@ def training_checkpoint(
 
 
 def restore_training_state(
-    ckpt: dict[str, Any],
+    ckpt: CheckpointPayload,
     path: Path,
     *,
     cfg: TrainConfig,
@@ -101,7 +102,7 @@ def restore_training_state(
     )
 
 
-def _rescaled_batch_position(ckpt: dict[str, Any], cfg: TrainConfig) -> int:
+def _rescaled_batch_position(ckpt: CheckpointPayload, cfg: TrainConfig) -> int:
     """The checkpoint's position in its epoch, in batches of this run's global batch size.
 
     A run resumed with another number of processes or per-process batch size continues after

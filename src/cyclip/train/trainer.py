@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from cyclip import distributed as dist
+from cyclip.rundir import RunDir
 from cyclip.train.checkpoint import (
-    CHECKPOINT_DIR,
     CheckpointManager,
     load_checkpoint,
     newest_checkpoint,
@@ -162,7 +162,7 @@ class Trainer:
         epoch_size = len(self.loader) * cfg.data.batch_size * dist.world_size()
         self.skips = SkipMonitor(cfg.data.max_skip_rate, epoch_size)
         self.validation = build_validation(cfg, bundle, device)
-        self.checkpoints = CheckpointManager(self.run_dir / CHECKPOINT_DIR, cfg.run.keep_last)
+        self.checkpoints = CheckpointManager(RunDir(self.run_dir).checkpoints, cfg.run.keep_last)
         self.progress = Progress()
         self.pending_rng: list[dict[str, Any]] | None = None
         seed_everything(cfg.run.seed + dist.rank())  # different augmentations on each rank

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import torch
 
-from cyclip.train.checkpoint import CHECKPOINT_DIR, list_step_checkpoints
+from cyclip.rundir import RunDir
+from cyclip.train.checkpoint import list_step_checkpoints
 from cyclip.train.config import TrainConfig
 from cyclip.train.config_file import ConfigError
-from cyclip.train.logging import METRICS_FILE, wandb_installed
+from cyclip.train.logging import wandb_installed
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 
@@ -247,10 +248,10 @@ def _check_run(cfg: TrainConfig) -> list[str]:
     if r.resume == "latest" and r.name is None:
         out.append("--run.resume latest needs --run.name to know which run to continue")
     if r.resume is None and r.name is not None:
-        run_dir = Path(r.output_dir) / r.name
-        if (run_dir / METRICS_FILE).exists() or list_step_checkpoints(run_dir / CHECKPOINT_DIR):
+        run_dir = RunDir(Path(r.output_dir) / r.name)
+        if run_dir.metrics.exists() or list_step_checkpoints(run_dir.checkpoints):
             out.append(
-                f"run directory {run_dir} already holds a run; continue it with --run.resume "
+                f"run directory {run_dir.root} already holds a run; continue it with --run.resume "
                 "latest, or choose another --run.name"
             )
     if r.wandb and not wandb_installed():
