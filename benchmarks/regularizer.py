@@ -26,7 +26,7 @@ from cyclip.losses import (
     inmodal_from_grams,
 )
 
-METHODS = ("gram", "naive", "official")
+IMPLEMENTATIONS = ("gram", "naive", "official")  # the two of cyclip.losses + the official code
 BYTES_PER_NxN = 4
 NO_WARMUP_FROM = 8192
 
@@ -135,7 +135,7 @@ def main() -> None:
     args = p.parse_args()
     rows = []
     for n in args.sizes:
-        for method in METHODS:
+        for method in IMPLEMENTATIONS:
             row = run(method, n, args.dim, args.repeats, args.max_mem_gib)
             rows.append(row)
             if "skipped" in row:

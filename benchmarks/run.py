@@ -298,7 +298,7 @@ def section_precision(s: Settings, work: Path, rep: Report) -> dict:
 def section_regularizer(s: Settings, rep: Report) -> list[dict]:
     rows = []
     for n in s.reg_sizes:
-        for method in regularizer.METHODS:
+        for method in regularizer.IMPLEMENTATIONS:
             row = regularizer.run(method, n, s.reg_dim, s.reg_repeats, s.reg_max_mem_gib)
             rows.append(row)
             if "skipped" in row:

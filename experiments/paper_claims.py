@@ -33,6 +33,7 @@ from cyclip.experiments import METHODS, ClaimsConfig, evaluate_run, render_pairs
 from cyclip.experiments.records import write_run_records
 from cyclip.experiments.stats import collect_metrics, markdown_tables
 from cyclip.experiments.sweep import SweepConfig, plot_sweep, run_sweep, sweep_markdown
+from cyclip.losses import NORMALIZATIONS
 from cyclip.models import create_model
 from cyclip.report import build_report
 from cyclip.rundir import RunDir
@@ -61,11 +62,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--train-pairs", type=int, default=None, help=f"(full: {full.train_pairs})")
     p.add_argument("--warmup-steps", type=int, default=None, help=f"(full: {full.warmup_steps})")
     p.add_argument("--lr", type=float, default=None, help=f"(full: {full.lr})")
-    p.add_argument("--normalization", choices=("paper", "mean"), default=None)
+    p.add_argument("--normalization", choices=NORMALIZATIONS, default=None)
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="(full: 0 to 7)")
     p.add_argument("--sweep-steps", type=int, default=None, help="steps per sweep run (full: 160)")
     p.add_argument("--sweep-batch-sizes", type=int, nargs="+", default=None)
-    p.add_argument("--sweep-normalizations", choices=("paper", "mean"), nargs="+", default=None)
+    p.add_argument("--sweep-normalizations", choices=NORMALIZATIONS, nargs="+", default=None)
     p.add_argument(
         "--small-eval",
         action="store_true",

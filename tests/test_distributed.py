@@ -23,12 +23,12 @@ from cyclip.losses import CyCLIPLoss
 
 # (name, loss kwargs, local batch sizes of rank 0 and rank 1)
 CASES = [
-    ("gram", {"method": "gram"}, (6, 6)),
-    ("naive", {"method": "naive"}, (6, 6)),
-    ("gram-unequal", {"method": "gram"}, (7, 4)),
-    ("naive-mean-unequal", {"method": "naive", "normalization": "mean"}, (3, 8)),
-    ("local-gram", {"method": "gram", "local_loss": True}, (6, 6)),
-    ("local-naive", {"method": "naive", "local_loss": True}, (6, 6)),
+    ("gram", {"implementation": "gram"}, (6, 6)),
+    ("naive", {"implementation": "naive"}, (6, 6)),
+    ("gram-unequal", {"implementation": "gram"}, (7, 4)),
+    ("naive-mean-unequal", {"implementation": "naive", "normalization": "mean"}, (3, 8)),
+    ("local-gram", {"implementation": "gram", "local_loss": True}, (6, 6)),
+    ("local-naive", {"implementation": "naive", "local_loss": True}, (6, 6)),
     ("clip-local", {"lambda_inmodal": 0.0, "lambda_crossmodal": 0.0, "local_loss": True}, (6, 6)),
     ("c-cyclip-augmented", {"lambda_inmodal": 0.0, "augmented": True}, (5, 5)),
 ]

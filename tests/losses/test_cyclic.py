@@ -125,7 +125,7 @@ def test_invalid_arguments_are_rejected() -> None:
     i, t = features(4, 3)
     with pytest.raises(ValueError, match="normalization"):
         inmodal_cyclic_loss(i, t, "sum")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="method"):
+    with pytest.raises(ValueError, match="implementation"):
         crossmodal_cyclic_loss(i, t, "paper", "fast")  # type: ignore[arg-type]
 
 

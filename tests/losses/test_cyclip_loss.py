@@ -69,11 +69,11 @@ def test_cyclic_terms_send_no_gradient_to_logit_scale() -> None:
     assert scale.grad is None
 
 
-@pytest.mark.parametrize("method", ["naive", "gram"])
-def test_methods_agree_inside_the_module(method: str) -> None:
+@pytest.mark.parametrize("impl", ["naive", "gram"])
+def test_implementations_agree_inside_the_module(impl: str) -> None:
     out = batch(n=40, d=16)
-    ref = CyCLIPLoss(method="naive")(**out, output_dict=True)
-    got = CyCLIPLoss(method=method)(**out, output_dict=True)
+    ref = CyCLIPLoss(implementation="naive")(**out, output_dict=True)
+    got = CyCLIPLoss(implementation=impl)(**out, output_dict=True)
     for key in ref:
         torch.testing.assert_close(got[key], ref[key], rtol=1e-5, atol=1e-6)
 
@@ -124,7 +124,7 @@ def test_inmodal_augmentation_variant() -> None:
         ({"lambda_inmodal": -0.1}, "lambda_inmodal must be >= 0"),
         ({"lambda_crossmodal": float("nan")}, "lambda_crossmodal"),
         ({"normalization": "sum"}, "normalization"),
-        ({"method": "fft"}, "method"),
+        ({"implementation": "fft"}, "implementation"),
     ],
 )
 def test_constructor_validation(kwargs, match: str) -> None:

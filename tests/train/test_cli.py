@@ -80,3 +80,13 @@ def test_help_is_readable(capsys):
     for flag in ("--config", "--optim.lr", "--loss.name", "--run.resume", "--data.batch-size"):
         assert flag in out
     assert "Peak learning rate" in out  # field docstrings become the help text
+
+
+def test_the_deprecated_loss_method_flag_warns_in_one_line(tmp_path, capsys):
+    argv = ["--loss.method", "naive", "--optim.lr", "-1", "--run.output-dir", str(tmp_path)]
+    code, lines, _ = run_cli(argv, capsys)
+    assert code == 2
+    assert lines[0] == (
+        "cyclip train: warning: '--loss.method' is deprecated; use '--loss.cyclic-impl'"
+    )
+    assert len(lines) == 2 and "--optim.lr must be a positive number" in lines[1]

@@ -8,7 +8,7 @@ import pytest
 
 from cyclip.cli.train import parse_args, split_config_flag
 from cyclip.train import ConfigError, TrainConfig, apply_mapping, config_to_dict, load_config
-from cyclip.train.config_file import valid_keys
+from cyclip.train.config_file import DeprecatedKeyWarning, valid_keys
 
 
 def write(tmp_path, name: str, text: str):
@@ -99,3 +99,15 @@ def test_split_config_flag():
     )
     with pytest.raises(ValueError, match="--config needs a file name"):
         split_config_flag(["--config"])
+
+
+def test_the_renamed_loss_method_key_still_works_with_a_warning(tmp_path):
+    path = write(tmp_path, "old.yaml", "loss:\n  method: naive\n")
+    with pytest.warns(
+        DeprecatedKeyWarning, match=r"'loss\.method' is deprecated; use 'loss\.cyclic_impl'"
+    ):
+        assert load_config(path).loss.cyclic_impl == "naive"
+    with pytest.raises(ConfigError, match="not both"):
+        apply_mapping(TrainConfig(), {"loss": {"method": "naive", "cyclic_impl": "gram"}})
+    with pytest.warns(DeprecatedKeyWarning, match=r"--loss\.method"):
+        assert parse_args(["--loss.method=gram"]).loss.cyclic_impl == "gram"

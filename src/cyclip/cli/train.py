@@ -12,6 +12,7 @@ import difflib
 import re
 import signal
 import sys
+import warnings
 
 from cyclip.cli.args import parse_cli
 
@@ -76,6 +77,27 @@ def _suggest_flags(message: str) -> str:
     return f" ({'; '.join(hints)})" if hints else ""
 
 
+def _flag(key: str) -> str:
+    return f"--{key.replace('_', '-')}"
+
+
+def rename_deprecated_flags(argv: list[str]) -> list[str]:
+    """``--loss.method X`` -> ``--loss.cyclic-impl X`` (with a warning) for every renamed key."""
+    from cyclip.train.config_file import DEPRECATED_KEYS, warn_deprecated
+
+    renames = {}
+    for old, new in DEPRECATED_KEYS.items():
+        renames[_flag(old)] = renames[f"--{old}"] = _flag(new)
+    out = []
+    for arg in argv:
+        flag, eq, value = arg.partition("=")
+        if flag in renames:
+            warn_deprecated(flag, renames[flag])
+            arg = renames[flag] + eq + value
+        out.append(arg)
+    return out
+
+
 def parse_args(argv: list[str]):
     """``TrainConfig`` from ``argv`` (flags over ``--config FILE`` over defaults).
 
@@ -86,7 +108,7 @@ def parse_args(argv: list[str]):
     from cyclip.train.config_file import ConfigError, load_config
 
     try:
-        config_path, rest = split_config_flag(argv)
+        config_path, rest = split_config_flag(rename_deprecated_flags(argv))
         base = load_config(config_path) if config_path else TrainConfig()
     except (ConfigError, ValueError) as exc:
         _error(str(exc))
@@ -94,28 +116,41 @@ def parse_args(argv: list[str]):
     return parse_cli(TrainConfig, rest, PROG, DESCRIPTION, default=base, hint=_suggest_flags)
 
 
+def _show_warnings(caught: list[warnings.WarningMessage], main_rank: bool) -> None:
+    """Renamed keys as one ``PROG: warning:`` line (main rank only); others as Python shows them."""
+    from cyclip.train.config_file import DeprecatedKeyWarning
+
+    for w in caught:
+        if not issubclass(w.category, DeprecatedKeyWarning):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        elif main_rank:
+            print(f"{PROG}: warning: {w.message}", file=sys.stderr)
+
+
 def main(argv: list[str]) -> int:
     """Entry point of ``cyclip train``; returns the exit code."""
-    try:
-        cfg = parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-
     from cyclip import distributed as dist
-    from cyclip.train import ConfigError, TrainingError, train, validate
+    from cyclip.train.config_file import DeprecatedKeyWarning
 
-    cfg = cfg.resolved()
-    problems = validate(cfg)
-    if problems:
-        if dist.local_rank() == 0:
-            for problem in problems:
-                _error(problem)
-        return 2
+    cfg, exit_code = None, 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DeprecatedKeyWarning)
+        try:
+            cfg = parse_args(argv)
+        except SystemExit as exc:
+            exit_code = int(exc.code or 0)
+    _show_warnings(caught, dist.local_rank() == 0)
+    if cfg is None:
+        return exit_code
+
+    from cyclip.train import ConfigError, TrainingError, train
+
     try:
-        result = train(cfg)
+        result = train(cfg)  # resolves and checks the config before any work
     except ConfigError as exc:
-        for line in str(exc).splitlines():
-            _error(line)
+        if dist.local_rank() == 0:
+            for line in str(exc).splitlines():
+                _error(line)
         return 2
     except TrainingError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)

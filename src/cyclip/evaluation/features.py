@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -22,8 +21,7 @@ import cyclip
 from cyclip.evaluation.cache import FeatureCache, cache_key
 from cyclip.evaluation.zero_shot import build_classifier
 from cyclip.models import ModelBundle
-
-Precision = Literal["fp32", "bf16"]
+from cyclip.precision import INFERENCE_PRECISIONS, InferencePrecision, autocast_context
 
 
 @dataclass(frozen=True)
@@ -36,7 +34,7 @@ class ExtractConfig:
     """DataLoader worker processes decoding images; 0 decodes in the main process."""
     device: str = "cpu"
     """Where the model runs."""
-    precision: Precision = "fp32"
+    precision: InferencePrecision = "fp32"
     """"bf16" runs the forward pass under bf16 autocast (weights stay fp32)."""
 
     def __post_init__(self) -> None:
@@ -44,8 +42,10 @@ class ExtractConfig:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.workers < 0:
             raise ValueError(f"workers must be >= 0, got {self.workers}")
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        if self.precision not in INFERENCE_PRECISIONS:
+            raise ValueError(
+                f"precision must be one of {', '.join(INFERENCE_PRECISIONS)}, got {self.precision!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -133,9 +133,7 @@ class FeatureExtractor:
         )
 
     def _autocast(self):
-        if self.config.precision == "bf16":
-            return torch.autocast(torch.device(self.config.device).type, dtype=torch.bfloat16)
-        return nullcontext()
+        return autocast_context(self.config.device, self.config.precision)
 
     def _cached(self, kind: str, key: str | None, compute: Callable[[], dict[str, Tensor]]):
         """``compute()`` unless ``key`` is in the cache; records the cost either way."""

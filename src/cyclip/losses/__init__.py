@@ -6,6 +6,10 @@ from cyclip.losses.contrastive import (
     contrastive_loss_local,
 )
 from cyclip.losses.cyclic import (
+    CYCLIC_IMPLS,
+    NORMALIZATIONS,
+    CyclicImpl,
+    Normalization,
     crossmodal_cyclic_loss,
     crossmodal_cyclic_loss_naive,
     crossmodal_from_grams,
@@ -17,7 +21,11 @@ from cyclip.losses.cyclic import (
 from cyclip.losses.cyclip_loss import ClipLoss, CyCLIPLoss
 
 __all__ = [
+    "CYCLIC_IMPLS",
+    "NORMALIZATIONS",
     "ClipLoss",
+    "CyclicImpl",
+    "Normalization",
     "CyCLIPLoss",
     "augmented_contrastive_loss",
     "contrastive_loss",

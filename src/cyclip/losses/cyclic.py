@@ -21,38 +21,50 @@ disabled, and the Gram-form reductions run in float64. Neither term depends on t
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 
 Normalization = Literal["paper", "mean"]
-Method = Literal["auto", "gram", "naive"]
-NORMALIZATIONS = ("paper", "mean")
-METHODS = ("auto", "gram", "naive")
+"""Divisor Z of the cyclic terms: "paper" = N (as published), "mean" = N² (batch-size invariant)."""
+CyclicImpl = Literal["auto", "gram", "naive"]
+"""How the cyclic terms are computed: "gram" O(N·d²), "naive" O(N²·d), "auto" the cheaper."""
+NORMALIZATIONS: tuple[Normalization, ...] = get_args(Normalization)
+CYCLIC_IMPLS: tuple[CyclicImpl, ...] = get_args(CyclicImpl)
 
 
-def _check(normalization: str, method: str) -> None:
+def check_normalization(normalization: str) -> None:
+    """Raise ValueError unless ``normalization`` is one of :data:`NORMALIZATIONS`."""
     if normalization not in NORMALIZATIONS:
         raise ValueError(
             f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}: 'paper' "
             "divides by the batch size N as published, 'mean' by N² (batch-size invariant)"
         )
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+
+
+def check_cyclic_impl(implementation: str) -> None:
+    """Raise ValueError unless ``implementation`` is one of :data:`CYCLIC_IMPLS`."""
+    if implementation not in CYCLIC_IMPLS:
+        raise ValueError(
+            f"cyclic-term implementation must be one of {CYCLIC_IMPLS}, got {implementation!r}"
+        )
 
 
 def normalizer(n: int, normalization: Normalization) -> int:
-    """The divisor Z of both cyclic terms for a (global) batch of ``n`` pairs."""
-    _check(normalization, "auto")
+    """The divisor Z of both cyclic terms for a (global) batch of ``n`` pairs.
+
+    Every term goes through here: this is where the loss functions check ``normalization``.
+    """
+    check_normalization(normalization)
     return n if normalization == "paper" else n * n
 
 
-def resolve_method(n: int, d: int, method: Method) -> Literal["gram", "naive"]:
+def resolve_cyclic_impl(n: int, d: int, implementation: CyclicImpl) -> Literal["gram", "naive"]:
     """``auto`` picks the cheaper form: Gram costs ~3·N·d², naive ~3·N²·d."""
-    _check("paper", method)
-    if method == "auto":
+    check_cyclic_impl(implementation)
+    if implementation == "auto":
         return "gram" if n >= d else "naive"
-    return method
+    return implementation
 
 
 def _fp32(x: torch.Tensor) -> torch.Tensor:
@@ -137,7 +149,7 @@ def inmodal_cyclic_loss(
     image_features: torch.Tensor,
     text_features: torch.Tensor,
     normalization: Normalization = "paper",
-    method: Method = "auto",
+    implementation: CyclicImpl = "auto",
 ) -> torch.Tensor:
     """In-modal cyclic consistency: image-image similarities should equal text-text ones.
 
@@ -145,14 +157,13 @@ def inmodal_cyclic_loss(
         image_features: (N, d) L2-normalised image embeddings.
         text_features: (N, d) L2-normalised text embeddings, paired row by row.
         normalization: "paper" (÷N) or "mean" (÷N²).
-        method: "gram" (O(N·d²)), "naive" (O(N²·d)) or "auto" (the cheaper).
+        implementation: "gram" (O(N·d²)), "naive" (O(N²·d)) or "auto" (the cheaper).
 
     Returns:
         Scalar float32 loss, >= 0; zero when image and text features coincide.
     """
     n, d = image_features.shape
-    _check(normalization, method)
-    if resolve_method(n, d, method) == "naive":
+    if resolve_cyclic_impl(n, d, implementation) == "naive":  # checks implementation
         return inmodal_cyclic_loss_naive(image_features, text_features, normalization)
     return inmodal_from_grams(cyclic_grams(image_features, text_features), n, normalization)
 
@@ -161,7 +172,7 @@ def crossmodal_cyclic_loss(
     image_features: torch.Tensor,
     text_features: torch.Tensor,
     normalization: Normalization = "paper",
-    method: Method = "auto",
+    implementation: CyclicImpl = "auto",
 ) -> torch.Tensor:
     """Cross-modal cyclic consistency: ``⟨I_j, T_k⟩`` should equal ``⟨I_k, T_j⟩``.
 
@@ -169,13 +180,12 @@ def crossmodal_cyclic_loss(
         image_features: (N, d) L2-normalised image embeddings.
         text_features: (N, d) L2-normalised text embeddings, paired row by row.
         normalization: "paper" (÷N) or "mean" (÷N²).
-        method: "gram" (O(N·d²)), "naive" (O(N²·d)) or "auto" (the cheaper).
+        implementation: "gram" (O(N·d²)), "naive" (O(N²·d)) or "auto" (the cheaper).
 
     Returns:
         Scalar float32 loss, >= 0; zero when ``I Tᵀ`` is symmetric.
     """
     n, d = image_features.shape
-    _check(normalization, method)
-    if resolve_method(n, d, method) == "naive":
+    if resolve_cyclic_impl(n, d, implementation) == "naive":  # checks implementation
         return crossmodal_cyclic_loss_naive(image_features, text_features, normalization)
     return crossmodal_from_grams(cyclic_grams(image_features, text_features), n, normalization)

@@ -12,16 +12,16 @@ from cyclip.losses.contrastive import (
     contrastive_loss_local,
 )
 from cyclip.losses.cyclic import (
-    METHODS,
-    NORMALIZATIONS,
-    Method,
+    CyclicImpl,
     Normalization,
+    check_cyclic_impl,
+    check_normalization,
     crossmodal_cyclic_loss_naive,
     crossmodal_from_grams,
     cyclic_grams,
     inmodal_cyclic_loss_naive,
     inmodal_from_grams,
-    resolve_method,
+    resolve_cyclic_impl,
 )
 
 
@@ -43,7 +43,8 @@ class CyCLIPLoss(nn.Module):
         lambda_crossmodal: weight of the cross-modal cyclic term (paper: 0.25).
         normalization: "paper" divides the cyclic terms by the global batch size N (as
             published; their scale grows with N), "mean" by N² (batch-size invariant).
-        method: "gram" (O(N·d²)), "naive" (O(N²·d)) or "auto" (the cheaper for N and d).
+        implementation: how the cyclic terms are computed: "gram" (O(N·d²)), "naive" (O(N²·d))
+            or "auto" (the cheaper for N and d); all give the same values.
         local_loss: compute only this rank's rows of the contrastive logits (open_clip's option).
     """
 
@@ -52,7 +53,7 @@ class CyCLIPLoss(nn.Module):
         lambda_inmodal: float = 0.25,
         lambda_crossmodal: float = 0.25,
         normalization: Normalization = "paper",
-        method: Method = "auto",
+        implementation: CyclicImpl = "auto",
         local_loss: bool = False,
     ) -> None:
         super().__init__()
@@ -62,22 +63,18 @@ class CyCLIPLoss(nn.Module):
         ):
             if not value >= 0:  # also rejects NaN
                 raise ValueError(f"{name} must be >= 0, got {value}; use 0 to disable the term")
-        if normalization not in NORMALIZATIONS:
-            raise ValueError(
-                f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}"
-            )
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        check_normalization(normalization)  # at construction, not at the first step
+        check_cyclic_impl(implementation)
         self.lambda_inmodal = float(lambda_inmodal)
         self.lambda_crossmodal = float(lambda_crossmodal)
         self.normalization = normalization
-        self.method = method
+        self.implementation = implementation
         self.local_loss = local_loss
 
     def extra_repr(self) -> str:
         return (
             f"lambda_inmodal={self.lambda_inmodal}, lambda_crossmodal={self.lambda_crossmodal}, "
-            f"normalization={self.normalization!r}, method={self.method!r}, "
+            f"normalization={self.normalization!r}, implementation={self.implementation!r}, "
             f"local_loss={self.local_loss}"
         )
 
@@ -180,7 +177,7 @@ class CyCLIPLoss(nn.Module):
             return {}
         n, d = all_image.shape
         out = {}
-        if resolve_method(n, d, self.method) == "gram":
+        if resolve_cyclic_impl(n, d, self.implementation) == "gram":
             # Per-rank Grams summed over ranks: the global Grams, with gradients.
             grams = dist.all_reduce_sum(cyclic_grams(image, text))  # (3, d, d)
             if self.lambda_inmodal > 0:

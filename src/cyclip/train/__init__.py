@@ -15,10 +15,10 @@ from cyclip.train.config import (
     TrainConfig,
     config_to_dict,
 )
+from cyclip.train.config_checks import validate
 from cyclip.train.config_file import ConfigError, apply_mapping, load_config, read_config_file
 from cyclip.train.guards import TrainingError
 from cyclip.train.trainer import EvalFn, TrainResult, train
-from cyclip.train.validate import validate
 
 __all__ = [
     "ConfigError",

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from cyclip.data import DataConfig
+from cyclip.losses import CyclicImpl, Normalization
+from cyclip.precision import Precision
 from cyclip.train.attention import AttentionKernel
 
-Precision = Literal["fp32", "bf16", "fp16"]
+LossName = Literal["clip", "cyclip"]
+LOSS_NAMES: tuple[LossName, ...] = get_args(LossName)
 DEFAULT_LAMBDA = 0.25  # the paper's weight of each cyclic term
 
 
@@ -62,16 +65,16 @@ class ModelConfig:
 class LossConfig:
     """The objective: CLIP's contrastive loss plus CyCLIP's weighted cyclic terms."""
 
-    name: Literal["clip", "cyclip"] = "cyclip"
+    name: LossName = "cyclip"
     """clip = contrastive loss only (both lambdas 0); cyclip = contrastive + cyclic terms."""
     lambda_inmodal: float | None = None
     """Weight of the in-modal cyclic term; None = 0.25 for cyclip, 0 for clip. 0 gives C-CyCLIP."""
     lambda_crossmodal: float | None = None
     """Weight of the cross-modal cyclic term; None = 0.25 for cyclip, 0 for clip. 0 gives I-CyCLIP."""
-    normalization: Literal["paper", "mean"] = "paper"
+    normalization: Normalization = "paper"
     """Cyclic-term divisor: paper = batch size N (as published, grows with N), mean = N²."""
-    method: Literal["auto", "gram", "naive"] = "auto"
-    """Cyclic-term algorithm: gram O(N·d²), naive O(N²·d), auto = the cheaper one."""
+    cyclic_impl: CyclicImpl = "auto"
+    """Cyclic-term implementation (same values, different cost): gram O(N·d²), naive O(N²·d), auto = the cheaper one. Formerly 'method'."""
     local_loss: bool = False
     """Distributed: each rank computes only its rows of the contrastive logits (less memory)."""
 

@@ -8,7 +8,8 @@ The file has one section per config group, with the dataclass field names as key
 
 Unknown keys are rejected with the closest valid key; values are converted to the field's
 type (so YAML's ``1e-3``, which PyYAML reads as a string, is a float here) or rejected with the
-key, the value and the expected type.
+key, the value and the expected type. Renamed keys (:data:`DEPRECATED_KEYS`) still work, with a
+:class:`DeprecatedKeyWarning`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import difflib
 import sys
 import types
 import typing
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -27,6 +29,35 @@ from cyclip.train.config import TrainConfig
 
 class ConfigError(ValueError):
     """A configuration file or value the user must fix; the message says how."""
+
+
+class DeprecatedKeyWarning(FutureWarning):
+    """A renamed config key or flag was used; the message names the new one."""
+
+
+DEPRECATED_KEYS = {"loss.method": "loss.cyclic_impl"}
+"""Old dotted key -> its new name; both config files and flags accept the old one, with a warning."""
+
+
+def warn_deprecated(old: str, new: str, source: str | None = None) -> None:
+    """One line: ``[SOURCE: ]'old' is deprecated; use 'new'``."""
+    where = f"{source}: " if source else ""
+    warnings.warn(f"{where}'{old}' is deprecated; use '{new}'", DeprecatedKeyWarning, stacklevel=3)
+
+
+def _renamed(data: Mapping[str, Any], prefix: str, source: str) -> dict[str, Any]:
+    """``data`` with deprecated keys of this section replaced by their new names."""
+    out = dict(data)
+    for old, new in DEPRECATED_KEYS.items():
+        old_section, _, old_leaf = old.rpartition(".")
+        new_section, _, new_leaf = new.rpartition(".")
+        if f"{old_section}." != prefix or old_leaf not in out or old_section != new_section:
+            continue
+        if new_leaf in out:
+            raise ConfigError(f"{source}: give '{new}' or the deprecated '{old}', not both")
+        warn_deprecated(old, new, source)
+        out[new_leaf] = out.pop(old_leaf)
+    return out
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -103,7 +134,7 @@ def apply_mapping(
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     changes = {}
-    for key, value in data.items():
+    for key, value in _renamed(data, prefix, source).items():
         dotted = f"{prefix}{key}"
         if key not in names:
             raise ConfigError(_unknown_key_message(dotted, source))

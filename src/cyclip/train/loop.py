@@ -17,13 +17,14 @@ import contextlib
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import nn
 
 from cyclip import distributed as dist
 from cyclip.losses import crossmodal_cyclic_loss, inmodal_cyclic_loss
+from cyclip.precision import Precision, autocast_context
 from cyclip.train.attention import (
     AttentionKernel,
     attention_kernel_context,
@@ -31,7 +32,6 @@ from cyclip.train.attention import (
 )
 from cyclip.train.optim import clamp_logit_scale, grad_norm_and_clip
 
-Precision = Literal["fp32", "bf16", "fp16"]
 Batch = dict[str, Any]
 # Keys of the model's output that are per-sample features (concatenated over micro-batches).
 FEATURE_KEYS = (
@@ -40,16 +40,6 @@ FEATURE_KEYS = (
     "augmented_image_features",
     "augmented_text_features",
 )
-
-
-def autocast_context(
-    device: torch.device, precision: Precision
-) -> contextlib.AbstractContextManager:
-    """Autocast for bf16 / fp16, nothing for fp32 (weights always stay fp32)."""
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def make_grad_scaler(device: torch.device, precision: Precision) -> torch.amp.GradScaler | None:
@@ -112,9 +102,11 @@ def cyclic_residuals(image_features: torch.Tensor, text_features: torch.Tensor) 
     """
     i, t = image_features.detach().float(), text_features.detach().float()
     return {
-        "inmodal_residual": float(inmodal_cyclic_loss(i, t, normalization="mean", method="gram")),
+        "inmodal_residual": float(
+            inmodal_cyclic_loss(i, t, normalization="mean", implementation="gram")
+        ),
         "crossmodal_residual": float(
-            crossmodal_cyclic_loss(i, t, normalization="mean", method="gram")
+            crossmodal_cyclic_loss(i, t, normalization="mean", implementation="gram")
         ),
     }
 

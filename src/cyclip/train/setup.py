@@ -19,7 +19,7 @@ from cyclip.train.checkpoint import newest_checkpoint
 from cyclip.train.config import LossConfig, ModelConfig, RunConfig, TrainConfig, config_to_dict
 from cyclip.train.config_file import ConfigError
 from cyclip.train.guards import TrainingError
-from cyclip.train.validation import ValidationLoss
+from cyclip.train.heldout import ValidationLoss
 
 
 def configure_backends(deterministic: bool, device: torch.device) -> None:
@@ -107,13 +107,13 @@ def build_model(cfg: ModelConfig, device: torch.device) -> ModelBundle:
 
 
 def build_loss(cfg: LossConfig) -> CyCLIPLoss:
-    """The objective for a resolved :class:`LossConfig` (lambdas concrete)."""
-    cfg = cfg.resolved()
+    """The objective of a resolved :class:`LossConfig` (lambdas concrete: see
+    :meth:`TrainConfig.resolved`, which :func:`cyclip.train.train` applies once)."""
     return CyCLIPLoss(
         lambda_inmodal=cfg.lambda_inmodal,
         lambda_crossmodal=cfg.lambda_crossmodal,
         normalization=cfg.normalization,
-        method=cfg.method,
+        implementation=cfg.cyclic_impl,
         local_loss=cfg.local_loss,
     )
 

@@ -23,6 +23,7 @@ from cyclip.train.checkpoint import (
     remove_stale_temp_files,
 )
 from cyclip.train.config import TrainConfig, config_to_dict
+from cyclip.train.config_checks import raise_if_invalid
 from cyclip.train.config_file import ConfigError
 from cyclip.train.guards import NonFiniteGuard, SkipMonitor, StopRequest, TrainingError
 from cyclip.train.logging import MetricsLogger, ThroughputMeter
@@ -42,7 +43,6 @@ from cyclip.train.setup import (
     write_config,
 )
 from cyclip.train.state import Progress, restore_training_state, training_checkpoint
-from cyclip.train.validate import raise_if_invalid
 
 EvalFn = Callable[[nn.Module, int], Mapping[str, Any]]
 """``eval_fn(model, step) -> metrics``: called on the main process with the unwrapped model."""

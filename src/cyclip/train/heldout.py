@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from cyclip.losses import contrastive_loss, crossmodal_cyclic_loss, inmodal_cyclic_loss
-from cyclip.train.loop import Precision, autocast_context
+from cyclip.precision import Precision, autocast_context
 
 
 def chunked_validation_metrics(

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from cyclip.models import create_model
-from cyclip.train.validation import ValidationLoss, chunked_validation_metrics
+from cyclip.train.heldout import ValidationLoss, chunked_validation_metrics
 
 
 def test_identical_features_give_log_n_and_zero_residuals_per_chunk():

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import torch
 
+from cyclip.losses import CYCLIC_IMPLS, NORMALIZATIONS
+from cyclip.precision import PRECISIONS
 from cyclip.rundir import RunDir
 from cyclip.train.checkpoint import list_step_checkpoints
-from cyclip.train.config import TrainConfig
+from cyclip.train.config import LOSS_NAMES, TrainConfig
 from cyclip.train.config_file import ConfigError
 from cyclip.train.logging import wandb_installed
-
-PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 def validate(cfg: TrainConfig) -> list[str]:
@@ -143,8 +143,13 @@ def _check_data(cfg: TrainConfig) -> list[str]:
 def _check_loss(cfg: TrainConfig) -> list[str]:
     loss = cfg.loss
     out = []
-    if loss.name not in ("clip", "cyclip"):
-        out.append(f"--loss.name must be clip or cyclip, got '{loss.name}'")
+    for key, value, legal in (
+        ("name", loss.name, LOSS_NAMES),
+        ("normalization", loss.normalization, NORMALIZATIONS),
+        ("cyclic-impl", loss.cyclic_impl, CYCLIC_IMPLS),
+    ):
+        if value not in legal:
+            out.append(f"--loss.{key} must be one of {', '.join(legal)}, got '{value}'")
     for key in ("lambda_inmodal", "lambda_crossmodal"):
         value = getattr(loss, key)
         if value is None:
@@ -156,10 +161,6 @@ def _check_loss(cfg: TrainConfig) -> list[str]:
                 f"--loss.name clip has no cyclic terms but --loss.{key} is {value}; use "
                 "--loss.name cyclip to weight them"
             )
-    if loss.normalization not in ("paper", "mean"):
-        out.append(f"--loss.normalization must be paper or mean, got '{loss.normalization}'")
-    if loss.method not in ("auto", "gram", "naive"):
-        out.append(f"--loss.method must be auto, gram or naive, got '{loss.method}'")
     return out
 
 
