@@ -2,7 +2,7 @@
 
 - Loader alone: images/s that ``build_train_loader`` delivers (no model) over a CSV of JPEGs,
   the same samples as webdataset shards, and the builtin world rendered on the fly
-  (as :mod:`cyclip.data.benchmark`, with a fixed number of samples per epoch so that the
+  (as ``benchmarks/data_pipeline.py``, with a fixed number of samples per epoch so that the
   builtin world is not rendered in full).
 - Evaluation: zero-shot feature extraction (decode + preprocess + forward, through the eval
   loader) vs a pure forward pass over already preprocessed images at the same batch size; and

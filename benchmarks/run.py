@@ -345,7 +345,7 @@ def section_regularizer(s: Settings, rep: Report) -> list[dict]:
 
 
 def section_pipeline(s: Settings, work: Path, rep: Report, consumed: dict | None) -> dict:
-    from cyclip.data.benchmark import write_data
+    from data_pipeline import write_data
 
     folder = work / "pipeline-data"
     if not (folder / "pairs.csv").is_file():

@@ -18,6 +18,7 @@ sys.path.insert(0, str(BENCH))
 import run as harness  # noqa: E402
 import steps  # noqa: E402
 import train_runs  # noqa: E402
+from world_render import render_throughput  # noqa: E402
 
 # A real line of open_clip_train 3.3.0's log (log-every-n-steps 1).
 OC_LINE = (
@@ -81,3 +82,8 @@ def test_quick_harness_writes_table_and_json(tmp_path):
     assert all(len(c) == 8 for c in curves.values())
     assert all(r["median"] > 0 for r in data["rows"])
     assert "| steps |" in (out / "results.md").read_text()
+
+
+def test_render_throughput_is_reported():
+    rate = render_throughput(n=200, size=64)
+    assert rate > 200  # items per second; thousands on a normal core

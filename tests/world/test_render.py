@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 
-from cyclip.world.benchmark import render_throughput
 from cyclip.world.masks import shape_mask
 from cyclip.world.render import render
 from cyclip.world.rng import ItemRng
@@ -79,8 +78,3 @@ def test_noise_is_reproducible_and_uniform():
     assert not np.array_equal(a, uniform_noise(124, (64, 64, 3)))
     assert 0.0 <= a.min() and a.max() < 1.0
     assert abs(float(a.mean()) - 0.5) < 0.01 and abs(float(a.var()) - 1 / 12) < 0.005
-
-
-def test_render_throughput_is_reported():
-    rate = render_throughput(n=200, size=64)
-    assert rate > 200  # items per second; thousands on a normal core

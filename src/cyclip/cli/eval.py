@@ -162,10 +162,10 @@ def _plan(args: EvalArgs):
 
 def run(args: EvalArgs) -> list[Path]:
     """Carry out an ``EvalArgs``; returns the result files written."""
+    from cyclip.cli.format import format_result, format_summary
     from cyclip.evaluation import ExtractConfig, FeatureCache, LinearProbeConfig, evaluate_model
     from cyclip.evaluation.cache import default_cache_dir
     from cyclip.evaluation.load import load_model
-    from cyclip.evaluation.table import format_result, format_summary
 
     device = _device(args.device)
     plan = _plan(args)

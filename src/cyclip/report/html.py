@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from html import escape
 
-from cyclip.evaluation.table import is_number
+from cyclip.numbers import is_number
 from cyclip.report.document import Document, Section
 from cyclip.report.tables import Table
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cyclip.evaluation.table import is_number
+from cyclip.numbers import is_number
 from cyclip.report.document import Document
 from cyclip.report.tables import Table
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cyclip.evaluation.robustness import robustness_table
-from cyclip.evaluation.table import format_value
+from cyclip.numbers import format_value
 from cyclip.report.collect import SPLIT_ORDER, datasets_with, metric_names, value
 from cyclip.report.runs import Run
 

@@ -2,7 +2,7 @@
 
 A mask is drawn with PIL at :data:`SUPERSAMPLE` times its size and box-filtered down, which gives
 clean anti-aliased edges; caching it means rendering an image is a few numpy blends, not a fresh
-rasterisation (see :func:`cyclip.world.benchmark.render_throughput`).
+rasterisation (see ``benchmarks/world_render.py``).
 """
 
 from __future__ import annotations

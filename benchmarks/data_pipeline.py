@@ -2,7 +2,7 @@
 
 Writes ``n`` JPEGs with a CSV index and the same samples as webdataset shards into a folder, then
 times full epochs of :func:`build_train_loader` over each, after one warm-up epoch that starts the
-workers. Run ``python -m cyclip.data.benchmark --help``.
+workers. Run ``python benchmarks/data_pipeline.py --help``.
 """
 
 from __future__ import annotations

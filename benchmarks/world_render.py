@@ -1,4 +1,4 @@
-"""How fast the world renders, so benchmarks can check it never starves training."""
+"""How fast the builtin world renders, so the benchmarks can check it never starves training."""
 
 from __future__ import annotations
 

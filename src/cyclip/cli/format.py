@@ -1,8 +1,10 @@
-"""Plain-text tables of result documents, for the terminal."""
+"""Plain-text tables of result documents, for the terminal (``cyclip eval``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+
+from cyclip.numbers import format_value, is_number
 
 # The metrics that summarise each group in one-line-per-dataset views.
 HEADLINE: dict[str, tuple[str, ...]] = {
@@ -19,28 +21,6 @@ HEADLINE: dict[str, tuple[str, ...]] = {
         "crossmodal_cyclic",
     ),
 }
-
-
-def format_value(value: float | None) -> str:
-    """Percent-like numbers with 2 decimals, values below 1 with 4, tiny ones in e-notation."""
-    if value is None:
-        return "-"
-    if value != value:  # NaN
-        return "nan"
-    if abs(value) >= 1.0 or value == 0.0:
-        return f"{value:.2f}"
-    if abs(value) >= 1e-3:
-        return f"{value:.4f}"
-    return f"{value:.3g}"
-
-
-def is_number(text: str) -> bool:
-    """Whether a table cell holds a number (or a missing-number mark)."""
-    try:
-        float(text)
-    except ValueError:
-        return text in ("-", "nan")
-    return True
 
 
 def render_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
