@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from cyclip.evaluation import headline_metrics
+from cyclip.rundir import RunDir
 
 RECORDS_FILE = "runs.jsonl"
 RUN_PATTERNS = {"main": "runs/*", "sweep": "sweep/*/*"}
@@ -25,16 +26,17 @@ RUN_PATTERNS = {"main": "runs/*", "sweep": "sweep/*/*"}
 def run_record(run_dir: Path, experiment: str, root: Path) -> dict:
     """The record of one evaluated run folder (``run`` is its path relative to ``root``)."""
     run_dir = Path(run_dir)
-    files = sorted((run_dir / "eval").glob("*.json"))
+    layout = RunDir(run_dir)
+    files = sorted(layout.eval.glob("*.json"))
     if not files:
-        raise FileNotFoundError(f"no evaluation results in {run_dir / 'eval'}")
+        raise FileNotFoundError(f"no evaluation results in {layout.eval}")
     results = {f.name: json.loads(f.read_text(encoding="utf-8")) for f in files}
-    config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+    config = yaml.safe_load(layout.config.read_text(encoding="utf-8"))
     return {
         "experiment": experiment,
         "run": run_dir.relative_to(root).as_posix(),
         "config": config,
-        "train": _nan_to_none(final_train_metrics(run_dir / "metrics.jsonl")),
+        "train": _nan_to_none(final_train_metrics(layout.metrics)),
         "eval": _nan_to_none(headline_metrics(results)),
     }
 
@@ -63,7 +65,7 @@ def find_runs(out: Path) -> list[tuple[str, Path]]:
     found = []
     for experiment, pattern in RUN_PATTERNS.items():
         for run_dir in sorted(Path(out).glob(pattern)):
-            if any((run_dir / "eval").glob("*.json")):
+            if any(RunDir(run_dir).eval.glob("*.json")):
                 found.append((experiment, run_dir))
     return found
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cyclip.report.runs import Run
+from cyclip.types import BUILTIN_PREFIX
 
 SPLIT_ORDER = {"train": 0, "test": 1, "sketch": 2, "noisy": 3, "novel": 4}
 """Display order of the builtin world's splits: in-distribution first, then the shifts."""
@@ -43,7 +44,7 @@ def disambiguate(runs: Sequence[Run]) -> None:
     for run in runs:
         for r in run.results:
             d = r["dataset"]
-            if not str(d["source"]).startswith("builtin:"):
+            if not str(d["source"]).startswith(BUILTIN_PREFIX):
                 sources.setdefault(d.get("name", d["source"]), set()).add(str(d["source"]))
     relabel = {}
     for name, srcs in sources.items():
