@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Literal
 
 from cyclip.cli.args import parse_cli
+from cyclip.losses import Normalization
+from cyclip.precision import InferencePrecision
 from cyclip.rundir import RunDir
 
 PROG = "cyclip demo"
@@ -41,12 +43,12 @@ class DemoArgs:
     """Pairs per step."""
     lr: float = 1e-3
     """Peak learning rate (linear warm-up, then cosine)."""
-    normalization: Literal["paper", "mean"] = "mean"
+    normalization: Normalization = "mean"
     """Cyclic-term divisor. 'mean' (÷N²) by default: at this scale the paper's ÷N collapses the
     embeddings within a few steps (see docs/results.md); 'paper' reproduces that."""
     loss: Literal["cyclip", "clip"] = "cyclip"
     """Objective: 'cyclip' (λ_in = λ_cross = 0.25) or 'clip' for the baseline."""
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: InferencePrecision = "fp32"
     """bf16 autocast for the forward pass (see docs/performance.md)."""
     workers: int = 2
     """DataLoader worker processes rendering the world's images."""

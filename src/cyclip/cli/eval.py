@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from cyclip.cli.args import parse_cli
+from cyclip.precision import InferencePrecision
 from cyclip.rundir import RunDir
 
 DESCRIPTION = "Evaluate a model with the protocols of docs/method.md §4; one JSON per evaluation."
@@ -64,7 +65,7 @@ class EvalArgs:
     """DataLoader worker processes decoding images."""
     device: str = "auto"
     """'auto' (cuda if available, else cpu), 'cpu', 'cuda', 'cuda:1', ..."""
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: InferencePrecision = "fp32"
     """bf16 runs the forward pass under autocast."""
     cache_dir: Path | None = None
     """Feature cache (default: $CYCLIP_CACHE or ~/.cache/cyclip/features)."""
@@ -132,13 +133,12 @@ def _request(args: EvalArgs, data: str):
 
 
 def _device(name: str) -> str:
-    import torch
+    from cyclip.device import resolve_device
 
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"--device {name}: CUDA is not available here; use --device cpu")
-    return name
+    try:
+        return resolve_device(name)
+    except ValueError as exc:
+        raise UsageError(f"--{exc}") from None
 
 
 def _output_dir(args: EvalArgs) -> Path:

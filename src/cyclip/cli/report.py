@@ -40,7 +40,7 @@ class ReportArgs:
 
 
 def _evaluate(run_dir: Path, args: ReportArgs) -> None:
-    from cyclip.cli.eval import _device
+    from cyclip.device import resolve_device
     from cyclip.evaluation import (
         ExtractConfig,
         FeatureCache,
@@ -55,7 +55,7 @@ def _evaluate(run_dir: Path, args: ReportArgs) -> None:
         raise FileNotFoundError(
             f"--evaluate: {run_dir} has no checkpoints/latest.pt; train it first or drop --evaluate"
         )
-    device = _device(args.device)
+    device = resolve_device(args.device)
     evaluation = evaluate_model(
         load_model(checkpoint=checkpoint, device=device),
         SuiteConfig(),

@@ -16,6 +16,7 @@ import torch
 from cyclip.data import DataConfig
 from cyclip.evaluation import ExtractConfig, FeatureCache, SuiteConfig, evaluate_model, load_model
 from cyclip.experiments.pairs import TensorPairLoader
+from cyclip.losses import Normalization
 from cyclip.rundir import RunDir
 from cyclip.train import LossConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig, train
 
@@ -28,13 +29,13 @@ class Method:
     lambda_inmodal: float
     lambda_crossmodal: float
 
-    def loss_config(self, normalization: str) -> LossConfig:
+    def loss_config(self, normalization: Normalization) -> LossConfig:
         cyclic = self.lambda_inmodal > 0 or self.lambda_crossmodal > 0
         return LossConfig(
             name="cyclip" if cyclic else "clip",
             lambda_inmodal=self.lambda_inmodal,
             lambda_crossmodal=self.lambda_crossmodal,
-            normalization=normalization,  # type: ignore[arg-type]
+            normalization=normalization,
         )
 
 
@@ -58,7 +59,7 @@ class ClaimsConfig:
     steps: int = 400
     lr: float = 1e-3
     warmup_steps: int = 40
-    normalization: str = "mean"
+    normalization: Normalization = "mean"
     """Cyclic-term divisor for every method (see the batch-size sweep for "paper")."""
     seeds: tuple[int, ...] = tuple(range(8))
     """Eight seeds: at this model size more steps do not help shape (6x the steps gave the same

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from cyclip.device import resolve_device
 from cyclip.losses import CYCLIC_IMPLS, NORMALIZATIONS
 from cyclip.precision import PRECISIONS
 from cyclip.rundir import RunDir
@@ -200,7 +201,7 @@ def _check_optim(cfg: TrainConfig) -> list[str]:
 
 def _device_type(device: str) -> str | None:
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return resolve_device("auto")
     return device if device in ("cpu", "cuda") else None
 
 
