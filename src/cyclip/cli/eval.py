@@ -5,6 +5,7 @@ Examples::
     cyclip eval --checkpoint runs/a/checkpoints/latest.pt --suite builtin
     cyclip eval --checkpoint ckpt.pt --task zeroshot --data ../cifar10-test-mini
     cyclip eval --model ViT-B-32 --pretrained openai --task retrieval --data coco/
+    cyclip eval --text-encoder ../shared/models/all-MiniLM-L6-v2 --task sts --data sts-test.csv
     cyclip eval --checkpoint ckpt.pt --task zeroshot --data builtin:shapes/shape/test \\
         --train-data builtin:shapes/shape/train
 
@@ -38,6 +39,9 @@ class EvalArgs:
     """open_clip architecture name (alone: a randomly initialised model)."""
     pretrained: str | None = None
     """With --model: open_clip pretrained tag or local weights file."""
+    text_encoder: str | None = None
+    """A Hugging Face / sentence-transformers text encoder (local folder or hub id) rated as a
+    text-only model, with the pooling its folder declares; text tasks only (--task sts)."""
     suite: Literal["builtin"] | None = None
     """Run the whole builtin-world suite (every protocol; writes one file per evaluation)."""
     task: str | None = None
@@ -89,8 +93,12 @@ def _check(args: EvalArgs) -> None:
         raise UsageError(
             f"--task {args.task!r}: invalid choice{hint}; choose from {', '.join(_task_names())}"
         )
-    if args.checkpoint is None and args.model is None:
-        raise UsageError("nothing to evaluate: pass --checkpoint PATH or --model NAME")
+    if args.text_encoder is not None:
+        _check_text_encoder(args)
+    elif args.checkpoint is None and args.model is None:
+        raise UsageError(
+            "nothing to evaluate: pass --checkpoint PATH, --model NAME or --text-encoder PATH"
+        )
     if (args.suite is None) == (args.task is None):
         raise UsageError(
             "choose what to run: --suite builtin, or --task NAME --data SOURCE "
@@ -103,6 +111,28 @@ def _check(args: EvalArgs) -> None:
     if args.batch_size < 1 or args.workers < 0:
         raise UsageError(
             f"--batch-size must be >= 1 and --workers >= 0, got {args.batch_size}, {args.workers}"
+        )
+
+
+def _check_text_encoder(args: EvalArgs) -> None:
+    from cyclip.evaluation.registry import TASKS
+
+    given = [f for f in ("checkpoint", "model", "pretrained") if getattr(args, f) is not None]
+    if given:
+        flags = ", ".join("--" + f for f in given)
+        raise UsageError(f"--text-encoder is a model of its own; drop {flags}")
+    text_tasks = [name for name, t in TASKS.items() if t.cli and not t.needs_images]
+    shown = ", ".join(text_tasks) or "none registered"
+    if args.suite is not None:
+        raise UsageError(
+            f"--text-encoder is a text-only model and --suite {args.suite} needs images; "
+            f"run a text task with --task (text tasks: {shown})"
+        )
+    task = TASKS.get(args.task or "")
+    if task is not None and task.needs_images:
+        raise UsageError(
+            f"--task {args.task} needs images and --text-encoder is a text-only model; "
+            f"use a text task (text tasks: {shown})"
         )
 
 
@@ -166,10 +196,14 @@ def run(args: EvalArgs) -> list[Path]:
     from cyclip.evaluation import ExtractConfig, FeatureCache, LinearProbeConfig, evaluate_model
     from cyclip.evaluation.cache import default_cache_dir
     from cyclip.evaluation.load import load_model
+    from cyclip.evaluation.text_encoder import load_text_encoder
 
     device = _device(args.device)
     plan = _plan(args)
-    loaded = load_model(args.checkpoint, args.model, args.pretrained, device=device)
+    if args.text_encoder is not None:
+        loaded = load_text_encoder(args.text_encoder, device=device)
+    else:
+        loaded = load_model(args.checkpoint, args.model, args.pretrained, device=device)
     if loaded.info.fingerprint is None:
         print("note: randomly initialised model; features are not cached", file=sys.stderr)
     out = _output_dir(args)
@@ -212,6 +246,8 @@ def main(argv: list[str]) -> int:
         FileNotFoundError,
         NotADirectoryError,
         PermissionError,
+        OSError,  # a hub-named --text-encoder that cannot be fetched (offline, unknown id)
+        ImportError,  # --text-encoder without the transformers package
     ) as exc:
         print(f"cyclip eval: error: {exc}", file=sys.stderr)
         return 2

@@ -69,6 +69,8 @@ class Task:
             sets is refused before anything runs.
         cli: whether ``cyclip eval --task`` offers it (derived tasks such as robustness, built
             from other results, are not).
+        needs_images: whether the task embeds images; ``False`` lets a text-only encoder
+            (``cyclip eval --text-encoder``) run it.
     """
 
     name: str
@@ -77,6 +79,7 @@ class Task:
     evaluate: Callable[[Evaluator, Any], dict]
     accepts: tuple[str, ...] = ()
     cli: bool = True
+    needs_images: bool = True
 
     def open_request(self, request: TaskRequest) -> Any:
         """Check the request's optional fields against :attr:`accepts`, then open the data."""

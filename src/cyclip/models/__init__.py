@@ -13,6 +13,7 @@ from cyclip.models.factory import (
     list_models,
     register_model_configs,
 )
+from cyclip.models.hf_text import text_tower_kwargs
 
 # Like timm's registries: importing the package makes our configs buildable by open_clip itself.
 register_model_configs()
@@ -23,4 +24,5 @@ __all__ = [
     "create_model",
     "list_models",
     "register_model_configs",
+    "text_tower_kwargs",
 ]

@@ -14,6 +14,16 @@ from typing import Any, NamedTuple
 import open_clip
 import torch
 
+from cyclip.models.hf_text import (
+    hf_text_tower_of,
+    hf_tokenizer,
+    quiet_transformers,
+    register_hf_arch_entries,
+    require_transformers,
+    resolve_text_tower,
+    text_tower_kwargs,
+    tower_load_errors,
+)
 from cyclip.safe_load import describe_load_error
 
 MODEL_CONFIG_DIR = Path(__file__).parent / "model_configs"
@@ -21,13 +31,15 @@ _registered = False
 
 
 def register_model_configs() -> None:
-    """Make cyclip's configs (``cyclip-tiny``, ``cyclip-small``) known to open_clip itself.
+    """Make cyclip's configs (``cyclip-tiny``, ``cyclip-small``, ``cyclip-small-minilm``) known to
+    open_clip itself.
 
     After this, ``open_clip.create_model("cyclip-small")`` works too. Idempotent.
     """
     global _registered
     if not _registered:
         open_clip.add_model_config(MODEL_CONFIG_DIR)
+        register_hf_arch_entries()
         _registered = True
 
 
@@ -77,10 +89,13 @@ def _check_pretrained(name: str, pretrained: str | None) -> None:
 
 
 class _DropRandomInitNotice(logging.Filter):
-    """open_clip warns on every model built without weights; from scratch, that is the intent."""
+    """open_clip warns on every model built without weights (or with only a pretrained text
+    tower's); from scratch, that is the intent."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("No pretrained weights loaded")
+        message = record.getMessage()
+        partial = message.startswith("Model ") and message.endswith("initialized partially.")
+        return not (message.startswith("No pretrained weights loaded") or partial)
 
 
 @contextlib.contextmanager
@@ -101,6 +116,7 @@ def create_model(
     *,
     device: str | torch.device = "cpu",
     precision: str = "fp32",
+    text_tower: str | os.PathLike | None = None,
     **overrides: Any,
 ) -> ModelBundle:
     """Build an open_clip model by architecture name, with its transforms and tokenizer.
@@ -114,6 +130,11 @@ def create_model(
             ``state_dict``). Loaded with ``weights_only=True``.
         device: where to put the model.
         precision: open_clip precision string (``fp32``, ``bf16``, ``fp16``, ``amp``...).
+        text_tower: a local Hugging Face / sentence-transformers folder (read offline) or a hub id
+            to use as the text tower instead of the config's own (see
+            :mod:`cyclip.models.hf_text`); its pretrained weights are loaded unless
+            ``pretrained`` brings the whole model's. Configs with an HF tower (e.g.
+            ``cyclip-small-minilm``) use their ``hf_model_name`` when this is ``None``.
         **overrides: passed to ``open_clip.create_model_and_transforms`` (``force_image_size``,
             ``force_context_length``, ``aug_cfg``, ...); ``None`` values are dropped, as timm does.
 
@@ -124,8 +145,9 @@ def create_model(
     _check_name(name)
     _check_pretrained(name, pretrained)
     overrides = {k: v for k, v in overrides.items() if v is not None}
+    tokenizer = _hf_text_tower(name, text_tower, pretrained, overrides)
     try:
-        with _quiet_random_init(pretrained is None):
+        with _quiet_random_init(pretrained is None), _hf_loading(overrides):
             model, preprocess_train, preprocess_val = open_clip.create_model_and_transforms(
                 name,
                 pretrained=pretrained,
@@ -144,6 +166,48 @@ def create_model(
             "weights file saved with torch.save (read with weights_only=True) or an open_clip "
             "tag already in the local cache"
         ) from exc
-    context_length = overrides.get("force_context_length")
-    tokenizer = open_clip.get_tokenizer(name, context_length=context_length)
+    if tokenizer is None:
+        context_length = overrides.get("force_context_length")
+        tokenizer = open_clip.get_tokenizer(name, context_length=context_length)
     return ModelBundle(model, preprocess_train, preprocess_val, tokenizer)
+
+
+def _hf_text_tower(
+    name: str, text_tower: str | os.PathLike | None, pretrained: str | None, overrides: dict
+) -> Callable | None:
+    """For an HF text tower: put its ``text_cfg`` into ``overrides`` and return its tokenizer.
+
+    ``None`` (and ``overrides`` untouched) for a model with open_clip's native text tower.
+    """
+    schema_name = name.startswith(("hf-hub:", "local-dir:"))
+    if schema_name and text_tower is not None:
+        raise ValueError(
+            f"text_tower applies to registered configs, not to '{name}'; put hf_model_name in "
+            "that model's open_clip_config.json instead"
+        )
+    model_cfg = None if schema_name else open_clip.get_model_config(name)
+    tower = text_tower if text_tower is not None else hf_text_tower_of(model_cfg)
+    if tower is None or model_cfg is None:
+        return None
+    require_transformers()
+    tower = resolve_text_tower(tower)
+    extra = text_tower_kwargs(
+        name,
+        tower,
+        context_length=overrides.pop("force_context_length", None),
+        # The tower's own pretrained weights, unless a whole-model checkpoint replaces them.
+        load_tower_weights=pretrained is None,
+    )
+    overrides.update(extra)
+    return hf_tokenizer(tower, extra["text_cfg"]["context_length"])
+
+
+def _hf_loading(overrides: dict):
+    """transformers' load chatter off and hub errors explained, while an HF tower is built."""
+    tower = overrides.get("text_cfg", {}).get("hf_model_name")
+    if tower is None:
+        return contextlib.nullcontext()
+    stack = contextlib.ExitStack()
+    stack.enter_context(quiet_transformers())
+    stack.enter_context(tower_load_errors(tower))
+    return stack

@@ -35,6 +35,8 @@ class ModelConfig:
     """Override the architecture's input resolution (pixels)."""
     force_context_length: int | None = None
     """Override the text context length (tokens)."""
+    text_tower: str | None = None
+    """A Hugging Face / sentence-transformers encoder as the text tower: a local folder (read offline) or a hub id; None = the architecture's own (cyclip-small-minilm: sentence-transformers/all-MiniLM-L6-v2)."""
     lock_image: bool = False
     """Freeze the image tower (LiT)."""
     lock_image_unlocked_groups: int = 0
@@ -53,10 +55,14 @@ class ModelConfig:
     """Attention (SDPA) kernel in training: auto = math on CPU in bf16 (1.5x faster steps than torch's flash pick), torch's own choice otherwise; or torch, math, flash, efficient, cudnn."""
 
     def overrides(self) -> dict[str, Any]:
-        """Keyword overrides for ``create_model`` that were set (saved in checkpoints)."""
+        """Keyword overrides for ``create_model`` that were set (saved in checkpoints); a local
+        text tower as an absolute path, so the checkpoint rebuilds from any directory."""
+        from cyclip.models.hf_text import resolve_text_tower
+
         values = {
             "force_image_size": self.force_image_size,
             "force_context_length": self.force_context_length,
+            "text_tower": None if self.text_tower is None else resolve_text_tower(self.text_tower),
         }
         return {k: v for k, v in values.items() if v is not None}
 

@@ -63,6 +63,10 @@ def _check_model(cfg: TrainConfig) -> list[str]:
     ):
         if value is not None and value < 1:
             out.append(f"--model.{key} must be a positive integer, got {value}")
+    if m.text_tower is not None:
+        from cyclip.models.hf_text import text_tower_problems
+
+        out += text_tower_problems(m.text_tower)
     for key, value in (
         ("lock_image_unlocked_groups", m.lock_image_unlocked_groups),
         ("lock_text_unlocked_layers", m.lock_text_unlocked_layers),
