@@ -11,6 +11,18 @@ import torch
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+def _shared_model(name: str) -> Path:
+    """``../shared/models/NAME`` beside the repository, or beside a folder above it (a git
+    worktree under ``wt/`` sees the same ``shared`` as the main checkout)."""
+    for parent in Path(__file__).resolve().parents[1:]:
+        if (parent / "shared" / "models" / name).is_dir():
+            return parent / "shared" / "models" / name
+    return Path(__file__).resolve().parents[1].parent / "shared" / "models" / name
+
+
+MINILM = _shared_model("all-MiniLM-L6-v2")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-slow", action="store_true", help="also run tests marked slow")
 
@@ -44,3 +56,13 @@ def torch_global_state():
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(deterministic)
     torch.set_flush_denormal(False)
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    """The local sentence-transformers folder ``../shared/models/all-MiniLM-L6-v2``; skips
+    without it or without ``transformers``."""
+    pytest.importorskip("transformers", reason="needs the hf extra (pip install 'cyclip[hf]')")
+    if not (MINILM / "config.json").is_file():
+        pytest.skip(f"model folder not available: {MINILM}")
+    return MINILM
