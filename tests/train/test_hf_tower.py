@@ -117,3 +117,35 @@ def test_a_missing_text_tower_is_a_config_error(tmp_path):
     cfg = tiny_config(tmp_path, model={"text_tower": str(tmp_path / "nope")})
     (problem,) = validate(cfg)
     assert problem.startswith("--model.text-tower: text tower folder not found")
+
+
+@pytest.mark.slow
+def test_a_two_process_gloo_run_trains_the_hf_tower_model(minilm_dir, base, tmp_path):
+    """torchrun like any other model. Not a parity test: BERT's dropout draws differ per rank."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+        "-m", "cyclip", "train",
+        "--model.name", "cyclip-small-minilm", "--model.text-tower", str(minilm_dir),
+        "--model.lock-text", "--model.force-image-size", "32",
+        "--model.force-context-length", str(CTX),
+        "--data.train-data", "builtin:shapes/pretrain", "--data.train-num-samples", "32",
+        "--data.batch-size", "4", "--data.workers", "0", "--data.val-data", "None",
+        "--optim.max-steps", "3", "--optim.warmup-steps", "1",
+        "--run.output-dir", str(tmp_path), "--run.name", "ddp", "--run.log-every", "1",
+        "--run.no-tensorboard", "--run.no-progress",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    lines = [json.loads(x) for x in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in lines] == [1, 2, 3] and lines[-1]["samples"] == 24
+    assert all(torch.isfinite(torch.tensor(m["loss"])) for m in lines)
+    state = load_model(tmp_path / "ddp" / "checkpoints" / "latest.pt").bundle.model.state_dict()
+    pretrained = base.model.state_dict()
+    encoder = [k for k in state if k.startswith("text.transformer.")]
+    assert all(torch.equal(state[k], pretrained[k]) for k in encoder)  # locked on both ranks
