@@ -149,3 +149,17 @@ def test_a_two_process_gloo_run_trains_the_hf_tower_model(minilm_dir, base, tmp_
     pretrained = base.model.state_dict()
     encoder = [k for k in state if k.startswith("text.transformer.")]
     assert all(torch.equal(state[k], pretrained[k]) for k in encoder)  # locked on both ranks
+
+
+def test_an_unreachable_hub_tower_is_a_config_error(tmp_path, monkeypatch):
+    """Offline, the config's hub id fails as one ConfigError line naming --model.text-tower."""
+    from cyclip.train.config_file import ConfigError
+
+    def offline(*args, **kwargs):
+        raise OSError("We couldn't connect to 'https://huggingface.co' to load the files")
+
+    monkeypatch.setattr(open_clip.hf_model.AutoConfig, "from_pretrained", offline)
+    monkeypatch.setattr(open_clip.tokenizer, "HFTokenizer", offline)
+    cfg = tiny_config(tmp_path, model={"name": "cyclip-small-minilm"})
+    with pytest.raises(ConfigError, match="cannot load text tower 'sentence-transformers/all-Mini"):
+        train(cfg)

@@ -83,18 +83,29 @@ def resolve_text_tower(tower: str | os.PathLike) -> str:
     return text
 
 
-def text_tower_problems(tower: str) -> list[str]:
-    """What stops ``--model.text-tower tower`` from loading, one line each (empty: none found)."""
+def text_tower_problems(name: str, tower: str | None) -> list[str]:
+    """What stops model ``name`` with text tower ``tower`` (``None``: the config's own) from
+    loading, one line each; empty when nothing is found. Cheap: no weights are read."""
+    if tower is None:
+        import open_clip
+
+        if hf_text_tower_of(open_clip.get_model_config(name)) is None:
+            return []  # open_clip's native text tower
     problems = []
-    try:
-        resolve_text_tower(tower)
-    except FileNotFoundError as exc:
-        problems.append(f"--model.text-tower: {exc}")
+    if tower is not None:
+        try:
+            resolve_text_tower(tower)
+        except FileNotFoundError as exc:
+            problems.append(f"--model.text-tower: {exc}")
     try:
         require_transformers()
     except ImportError as exc:
-        problems.append(f"--model.text-tower: {exc}")
+        problems.append(f"--model.name {name}: {exc}")
     return problems
+
+
+class TextTowerUnavailable(OSError):
+    """A hub-named text tower that cannot be fetched (offline, unknown id)."""
 
 
 def is_local(tower: str) -> bool:
@@ -254,7 +265,7 @@ def tower_load_errors(tower: str) -> Iterator[None]:
         if is_local(tower):
             raise
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise OSError(
+        raise TextTowerUnavailable(
             f"cannot load text tower '{tower}' from the Hugging Face hub ({first[:200]}); with no "
             "network, download the folder once and pass its path (--model.text-tower PATH, "
             "create_model(..., text_tower=PATH))"

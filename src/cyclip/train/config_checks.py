@@ -55,18 +55,18 @@ def _check_model(cfg: TrainConfig) -> list[str]:
                 f"unknown model '{m.name}'{hint}; 'cyclip models' lists the architectures "
                 "(--model.name)"
             )
-        elif m.pretrained is not None:
-            out += _check_pretrained(m.name, m.pretrained)
+        else:
+            from cyclip.models.hf_text import text_tower_problems
+
+            out += text_tower_problems(m.name, m.text_tower)
+            if m.pretrained is not None:
+                out += _check_pretrained(m.name, m.pretrained)
     for key, value in (
         ("force_image_size", m.force_image_size),
         ("force_context_length", m.force_context_length),
     ):
         if value is not None and value < 1:
             out.append(f"--model.{key} must be a positive integer, got {value}")
-    if m.text_tower is not None:
-        from cyclip.models.hf_text import text_tower_problems
-
-        out += text_tower_problems(m.text_tower)
     for key, value in (
         ("lock_image_unlocked_groups", m.lock_image_unlocked_groups),
         ("lock_text_unlocked_layers", m.lock_text_unlocked_layers),

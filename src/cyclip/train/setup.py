@@ -89,9 +89,14 @@ def build_model(cfg: ModelConfig, device: torch.device) -> ModelBundle:
 
     Weights stay fp32: mixed precision is autocast in the training step.
     """
-    bundle = create_model(
-        cfg.name, cfg.pretrained, device=device, precision="fp32", **cfg.overrides()
-    )
+    from cyclip.models.hf_text import TextTowerUnavailable
+
+    try:
+        bundle = create_model(
+            cfg.name, cfg.pretrained, device=device, precision="fp32", **cfg.overrides()
+        )
+    except TextTowerUnavailable as exc:  # a hub-named tower, offline
+        raise ConfigError(str(exc)) from exc
     model = bundle.model
     model.train()
     if cfg.lock_image:
