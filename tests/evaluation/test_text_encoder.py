@@ -82,7 +82,8 @@ def test_the_pooling_the_folder_declares_is_used(st, minilm_dir, tmp_path, mode)
 
 def test_fingerprint_is_stable_and_features_cache(minilm, minilm_dir, tmp_path):
     assert encoder_fingerprint(minilm_dir) == minilm.info.fingerprint
-    assert minilm.info.name == f"text-encoder:{minilm_dir}"
+    assert minilm.info.name == "text-encoder:all-MiniLM-L6-v2"
+    assert minilm.info.pretrained == str(minilm_dir.resolve())
     extractor = FeatureExtractor(
         minilm.bundle, minilm.info.fingerprint, FeatureCache(tmp_path), ExtractConfig(8)
     )
@@ -135,6 +136,59 @@ def test_cli_refuses_image_work_for_a_text_encoder(minilm_dir, capsys, extra, me
     assert eval_main(["--text-encoder", str(minilm_dir), *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_a_hub_id_resolves_through_the_hf_cache(minilm_dir, monkeypatch):
+    import huggingface_hub
+
+    asked = []
+    monkeypatch.setattr(
+        huggingface_hub, "snapshot_download", lambda repo: asked.append(repo) or str(minilm_dir)
+    )
+    loaded = load_text_encoder("sentence-transformers/all-MiniLM-L6-v2")
+    assert asked == ["sentence-transformers/all-MiniLM-L6-v2"]
+    assert loaded.info.name == "text-encoder:sentence-transformers/all-MiniLM-L6-v2"
+
+    def offline(repo):
+        raise huggingface_hub.errors.LocalEntryNotFoundError("cannot find the requested files")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    with pytest.raises(OSError, match="cannot load text tower 'org/encoder' from the Hugging Face"):
+        load_text_encoder("org/encoder")
+
+
+def test_cli_rates_a_text_encoder_on_a_text_task(minilm_dir, tmp_path, monkeypatch, capsys):
+    """End to end through ``cyclip eval --text-encoder`` with a text-only task registered for
+    the test: embeddings come from the encoder, one result file is written."""
+    from cyclip.evaluation.registry import TASKS, Task
+    from cyclip.evaluation.schema import make_result
+
+    pairs = [("A dog runs.", "A dog is running.", 5.0), ("A dog runs.", "Stocks fell.", 0.0)]
+    data = tmp_path / "pairs.tsv"
+    data.write_text("".join(f"{a}\t{b}\t{g}\n" for a, b, g in pairs))
+
+    def evaluate(evaluator, rows):
+        a = evaluator.extractor.encode_texts([r[0] for r in rows])
+        b = evaluator.extractor.encode_texts([r[1] for r in rows])
+        cos = (a * b).sum(dim=1)
+        metrics = {"sts": {"cos_same": float(cos[0]), "cos_other": float(cos[1])}}
+        dataset = {"source": str(data), "name": "pairs", "n": len(rows)}
+        return make_result("text-only", evaluator.model.to_dict(), dataset, metrics, {}, {})
+
+    task = Task(
+        name="text-only",
+        summary="test task",
+        open=lambda request: [line.split("\t") for line in data.read_text().splitlines()],
+        evaluate=evaluate,
+        needs_images=False,
+    )
+    monkeypatch.setitem(TASKS, "text-only", task)
+    argv = ["--text-encoder", str(minilm_dir), "--task", "text-only", "--data", str(data)]
+    assert eval_main([*argv, "--output-dir", str(tmp_path / "out"), "--no-cache"]) == 0
+    (path,) = (tmp_path / "out").glob("*.json")
+    result = json.loads(path.read_text())
+    assert result["model"]["name"] == "text-encoder:all-MiniLM-L6-v2"
+    assert result["metrics"]["sts"]["cos_same"] > 0.8 > 0.2 > result["metrics"]["sts"]["cos_other"]
 
 
 def read_sts_b(path) -> tuple[list[str], list[str], list[float]]:

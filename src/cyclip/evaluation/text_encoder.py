@@ -163,9 +163,9 @@ class SentenceEncoder(nn.Module):
         return {"text_features": self.encode_text(text, normalize=True)}
 
 
-def _locate(name: str | os.PathLike) -> str:
-    """A local folder for ``name``: the folder itself, or the hub snapshot (downloaded once)."""
-    tower = resolve_text_tower(name)
+def _locate(tower: str) -> str:
+    """A local folder for a resolved ``tower``: the folder itself, or the hub snapshot
+    (downloaded once into the HF cache)."""
     if is_local(tower):
         return tower
     from huggingface_hub import snapshot_download
@@ -239,7 +239,8 @@ def load_text_encoder(name: str | os.PathLike, device: str | torch.device = "cpu
     require_transformers()
     from transformers import AutoModel
 
-    folder = Path(_locate(name))
+    tower = resolve_text_tower(name)
+    folder = Path(_locate(tower))
     display = str(name)
     normalize = _check_modules(folder, display)
     st_config = _st_config(folder)
@@ -251,8 +252,10 @@ def load_text_encoder(name: str | os.PathLike, device: str | torch.device = "cpu
         str(folder), st_config.get("max_seq_length"), bool(st_config.get("do_lower_case"))
     )
     no_images = _NoImageTransform(display)
+    # A hub id as given; a local folder by its name (the full path is in ``pretrained``).
+    short = Path(tower).name if is_local(tower) else tower
     info = ModelInfo(
-        name=f"text-encoder:{display}",
+        name=f"text-encoder:{short}",
         pretrained=str(folder.resolve()),
         fingerprint=encoder_fingerprint(folder),
     )
