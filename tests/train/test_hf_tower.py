@@ -112,7 +112,7 @@ def test_a_locked_tower_run_checkpoints_for_cyclip_eval_and_open_clip(
 
 
 def test_a_missing_text_tower_is_a_config_error(tmp_path):
-    from cyclip.train.validate import validate
+    from cyclip.train.config_checks import validate
 
     cfg = tiny_config(tmp_path, model={"text_tower": str(tmp_path / "nope")})
     (problem,) = validate(cfg)
