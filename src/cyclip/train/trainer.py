@@ -25,7 +25,13 @@ from cyclip.train.checkpoint import (
 from cyclip.train.config import TrainConfig, config_to_dict
 from cyclip.train.config_checks import raise_if_invalid
 from cyclip.train.config_file import ConfigError
-from cyclip.train.guards import NonFiniteGuard, SkipMonitor, StopRequest, TrainingError
+from cyclip.train.guards import (
+    CollapseAlarm,
+    NonFiniteGuard,
+    SkipMonitor,
+    StopRequest,
+    TrainingError,
+)
 from cyclip.train.logging import MetricsLogger, ThroughputMeter
 from cyclip.train.loop import StepResult, TrainStep
 from cyclip.train.optim import build_optimizer, lr_at
@@ -159,6 +165,7 @@ class Trainer:
             attention_kernel=cfg.model.attention_kernel,
         )
         self.nonfinite = NonFiniteGuard(cfg.run.max_nonfinite_in_row)
+        self.collapse = CollapseAlarm(cfg.optim.warmup_steps, cfg.loss)
         epoch_size = len(self.loader) * cfg.data.batch_size * dist.world_size()
         self.skips = SkipMonitor(cfg.data.max_skip_rate, epoch_size)
         self.validation = build_validation(cfg, bundle, device)
@@ -287,6 +294,9 @@ class Trainer:
         logged = None
         if p.step % run.log_every == 0 or p.step == self.total_steps:
             logged = self._log(result, lr)
+            alarm = self.collapse.update(p.step, n_good, logged)
+            if alarm is not None:
+                self.logger.message(alarm)
         self.logger.advance(1, logged)
         if run.eval_every and p.step % run.eval_every == 0:
             self._evaluate()
