@@ -147,7 +147,7 @@ class RunConfig:
     wandb_project: str = "cyclip"
     """W&B project name."""
     eval_every: int = 0
-    """Every this many steps, compute the validation loss on data.val_data (0 = never)."""
+    """Every this many steps, compute the validation loss on data.val_data (0 = only at the end of the run; it is always computed at the end when there is val_data)."""
     max_nonfinite_in_row: int = 5
     """Stop after this many consecutive steps with a non-finite loss or gradient."""
     progress: bool = True

@@ -126,7 +126,7 @@ def _check_builtin(source: str, flag: str) -> list[str]:
 def _check_data(cfg: TrainConfig) -> list[str]:
     d = cfg.data
     out = _check_source(d.train_data, "--data.train-data")
-    if cfg.run.eval_every > 0 and d.val_data is not None:
+    if d.val_data is not None:
         out += _check_source(d.val_data, "--data.val-data")
     if d.batch_size < 1:
         out.append(f"--data.batch-size must be >= 1, got {d.batch_size}")

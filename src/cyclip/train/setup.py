@@ -165,9 +165,10 @@ def steps_per_epoch(loader: Any, cfg: TrainConfig) -> int:
 def build_validation(
     cfg: TrainConfig, bundle: ModelBundle, device: torch.device
 ) -> ValidationLoss | None:
-    """The ``--run.eval-every`` validation loss, when there is validation data."""
+    """The validation loss (at the end of the run, and every ``--run.eval-every`` steps), when
+    there is validation data."""
     data = cfg.data
-    if not cfg.run.eval_every or data.val_data is None:
+    if data.val_data is None:
         return None
     return ValidationLoss(
         data.val_data,

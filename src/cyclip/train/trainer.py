@@ -206,9 +206,11 @@ class Trainer:
                     restore_rank_rng_state(
                         self.pending_rng, seed=self.cfg.run.seed, step=self.progress.step
                     )
+                if self.validation is not None:
+                    self.logger.message(self._validation_plan())
                 while self.progress.step < self.total_steps and not self.stop_now:
                     self._train_epoch()
-                if self.cfg.run.eval_every and not self.stop_now:
+                if (self.cfg.run.eval_every or self.validation is not None) and not self.stop_now:
                     self._evaluate()
                 if self.saved_position != self.progress.position():
                     self._save()
@@ -230,6 +232,13 @@ class Trainer:
             checkpoint=self.last_checkpoint,
             stopped_by=stopped_by,
         )
+
+    def _validation_plan(self) -> str:
+        every = self.cfg.run.eval_every
+        when = (
+            f"every {every} steps and at the end of the run" if every else "at the end of the run"
+        )
+        return f"validation: {self.cfg.data.val_data} {when}"
 
     def _train_epoch(self) -> None:
         """Steps over the rest of the current epoch (or until the run must stop)."""
