@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import open_clip
 import torch
 
+from cyclip.models.openai_format import resolve_model_name
 from cyclip.safe_load import describe_load_error
 
 log = logging.getLogger(__name__)
@@ -190,7 +191,26 @@ def _likely_fix(sizes: list, name: str, pretrained: str, overrides: dict[str, An
             f"the weights were trained with context length {text_pos[0]}; leave "
             f"--model.force-context-length unset or set it to {text_pos[0]}"
         )
-    return "pass the architecture the weights were trained with (cyclip models lists them)"
+    inferred = _openai_name_of_file(pretrained)
+    if inferred:
+        return f"these are OpenAI-format {inferred} weights; pass that model name"
+    return (
+        "pass the architecture the weights were trained with (cyclip models lists them); "
+        "an OpenAI-format checkpoint is recognised by cyclip eval when --model is left out"
+    )
+
+
+def _openai_name_of_file(pretrained: str) -> str | None:
+    if not os.path.isfile(pretrained):
+        return None
+    from cyclip.models.openai_format import openai_architecture, openai_state_dict
+    from cyclip.safe_load import load_weights_only
+
+    try:
+        state = openai_state_dict(load_weights_only(pretrained))
+    except (OSError, ValueError):
+        return None
+    return openai_architecture(state) if state is not None else None
 
 
 def create_model(
@@ -206,7 +226,7 @@ def create_model(
     Args:
         name: any open_clip architecture (``ViT-B-32``, ``RN50``, ...) or a cyclip config
             (``cyclip-tiny``, ``cyclip-small``); ``hf-hub:`` and ``local-dir:`` names as in
-            open_clip.
+            open_clip; the official CyCLIP spellings (``ViT-B/32``) are aliases.
         pretrained: an open_clip pretrained tag (``openai``, ``laion2b_s34b_b79k``, ...; downloaded
             by open_clip into its cache if absent) or the path of a local checkpoint file (an
             open_clip or cyclip checkpoint: a state_dict, or a dict holding one under
@@ -225,6 +245,7 @@ def create_model(
             architecture (the first mismatching keys with both shapes, and the likely fix).
     """
     register_model_configs()
+    name = resolve_model_name(name)
     _check_name(name)
     _check_pretrained(name, pretrained)
     overrides = {k: v for k, v in overrides.items() if v is not None}

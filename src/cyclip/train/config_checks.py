@@ -46,9 +46,10 @@ def _check_model(cfg: TrainConfig) -> list[str]:
     out = []
     if not m.name.startswith(("hf-hub:", "local-dir:")):
         from cyclip.models import list_models
+        from cyclip.models.openai_format import resolve_model_name
 
         known = list_models()
-        if m.name not in known:
+        if resolve_model_name(m.name) not in known:
             close = difflib.get_close_matches(m.name, known, n=3)
             hint = f" (closest: {', '.join(close)})" if close else ""
             out.append(
@@ -56,7 +57,7 @@ def _check_model(cfg: TrainConfig) -> list[str]:
                 "(--model.name)"
             )
         elif m.pretrained is not None:
-            out += _check_pretrained(m.name, m.pretrained)
+            out += _check_pretrained(resolve_model_name(m.name), m.pretrained)
     for key, value in (
         ("force_image_size", m.force_image_size),
         ("force_context_length", m.force_context_length),
