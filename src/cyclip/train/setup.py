@@ -182,9 +182,11 @@ def build_validation(
 
 
 def write_config(run_dir: Path, cfg: TrainConfig) -> None:
-    """Save the resolved config as ``RUN_DIR/config.yaml`` and print it (main process only)."""
+    """Save the resolved config as ``RUN_DIR/config.yaml`` and say where, in one line (main
+    process only)."""
     if not dist.is_main_process():
         return
     text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
-    RunDir(run_dir).config.write_text(text)
-    print(f"run directory: {run_dir}\n{text}", flush=True)
+    config = RunDir(run_dir).config
+    config.write_text(text)
+    print(f"run directory: {run_dir} (resolved config: {config})", flush=True)

@@ -32,7 +32,7 @@ from cyclip.train.guards import (
     StopRequest,
     TrainingError,
 )
-from cyclip.train.logging import MetricsLogger, ThroughputMeter
+from cyclip.train.logging import MetricsLogger, ThroughputMeter, format_duration
 from cyclip.train.loop import StepResult, TrainStep
 from cyclip.train.optim import build_optimizer, lr_at
 from cyclip.train.rng import derive_seed, gather_rng_states, restore_rank_rng_state, seed_everything
@@ -198,6 +198,7 @@ class Trainer:
 
     def run(self) -> TrainResult:
         """Train until ``total_steps``, a signal, or a :class:`TrainingError`."""
+        start = time.perf_counter()
         try:
             with self.stop:
                 if self.pending_rng is not None:
@@ -222,6 +223,8 @@ class Trainer:
                     f"stopped by {stopped_by} at step {self.progress.step}; checkpoint saved "
                     f"to {self.last_checkpoint or self.checkpoints.directory}"
                 )
+            else:
+                self.logger.message(self._summary(time.perf_counter() - start))
         finally:
             self.logger.close()
         return TrainResult(
@@ -231,6 +234,16 @@ class Trainer:
             metrics=dict(self.last_metrics),
             checkpoint=self.last_checkpoint,
             stopped_by=stopped_by,
+        )
+
+    def _summary(self, seconds: float) -> str:
+        """The end-of-run line: steps, final loss, checkpoint, wall time."""
+        loss = self.last_metrics.get("loss")
+        final = f"final loss {loss:.4g}" if isinstance(loss, int | float) else "no step logged"
+        checkpoint = self.last_checkpoint or self.checkpoints.directory
+        return (
+            f"done: {self.progress.step} steps, {final}, checkpoint {checkpoint}, "
+            f"in {format_duration(seconds)}"
         )
 
     def _validation_plan(self) -> str:
