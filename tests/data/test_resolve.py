@@ -86,7 +86,10 @@ def test_fingerprint_of_folders_shards_and_builtin(tmp_path: Path, make_shards) 
     names.write_text(json.dumps(["kitty"]))
     with_names = fingerprint(str(tmp_path / "f"), classnames=str(names))
     names.write_text(json.dumps(["a cat"]))
-    assert fingerprint(str(tmp_path / "f"), classnames=str(names)) != with_names
+    (tmp_path / "f" / "classes.json").write_text(json.dumps(["feline"]))
+    # class names change the prompts, not the images: the id (and cached image features) stay
+    assert fingerprint(str(tmp_path / "f"), classnames=str(names)) == with_names
+    assert with_names == fingerprint(str(tmp_path / "f"))
 
     shards = make_shards(2, 2)
     spec = f"{shards[0].parent}/{{00000..00001}}.tar"

@@ -98,3 +98,41 @@ def test_bf16_features_are_close_to_fp32(tiny_bundle):
     b = bf16.classification(source.dataset, None).features
     assert b.dtype == torch.float32
     assert (a * b).sum(dim=1).min() > 0.98
+
+
+def _tree(root, names):
+    from PIL import Image
+
+    for i, name in enumerate(names):
+        (root / name).mkdir(parents=True)
+        Image.new("RGB", (16, 16), (40 * i, 90, 200 - 40 * i)).save(root / name / "0.png")
+    return root
+
+
+def test_class_names_and_templates_do_not_re_extract_image_features(tiny_bundle, tmp_path):
+    import json
+
+    counting = _Counting(tiny_bundle.model)
+    bundle = tiny_bundle._replace(model=counting)
+    root = _tree(tmp_path / "data", ["a", "b", "c"])
+    (tmp_path / "names.json").write_text(json.dumps(["ant", "bee", "cat"]))
+    (tmp_path / "templates.txt").write_text("a {c}.\n")
+    extractor = FeatureExtractor(bundle, "tiny-test", FeatureCache(tmp_path / "cache"), FAST)
+    plain = open_classification_source(str(root))
+    extractor.classification(plain.dataset, plain.fingerprint)
+    assert counting.image_calls == 1
+    renamed = open_classification_source(
+        str(root), classnames=tmp_path / "names.json", templates=tmp_path / "templates.txt"
+    )
+    assert renamed.info.classnames == ("ant", "bee", "cat")
+    extractor.classification(renamed.dataset, renamed.fingerprint)
+    (root / "classnames.json").write_text(json.dumps({"a": "ape", "b": "bat", "c": "cow"}))
+    in_folder = open_classification_source(str(root))
+    assert in_folder.info.classnames == ("ape", "bat", "cow")
+    extractor.classification(in_folder.dataset, in_folder.fingerprint)
+    assert counting.image_calls == 1  # names and templates only change the text side
+
+    (root / "c" / "1.png").write_bytes((root / "c" / "0.png").read_bytes())
+    more = open_classification_source(str(root))
+    extractor.classification(more.dataset, more.fingerprint)
+    assert counting.image_calls == 2  # another image: new features

@@ -22,8 +22,12 @@ def test_open_clip_style_checkpoint_needs_model_name(tmp_path, tiny_bundle):
     path = tmp_path / "openclip.pt"
     sd = {f"module.{k}": v for k, v in tiny_bundle.model.state_dict().items()}
     torch.save({"epoch": 3, "name": "x", "state_dict": sd}, path)
+    # without --model, the OpenAI-format keys are built as OpenAI's loader does (QuickGELU)
+    assert load_model(path).info.name == "openai-format"
+    torch.save({"epoch": 3, "state_dict": {"weight": torch.zeros(2)}}, path)
     with pytest.raises(ValueError, match="pass --model NAME"):
         load_model(path)
+    torch.save({"epoch": 3, "name": "x", "state_dict": sd}, path)
     loaded = load_model(path, model="cyclip-tiny")
     x = torch.randn(2, 3, 32, 32)
     torch.testing.assert_close(

@@ -72,3 +72,25 @@ def test_cli_evaluate_runs_the_builtin_suite_first(tmp_path, monkeypatch):
     assert main([str(run), "--out", str(tmp_path / "r.html"), "--evaluate", "--workers", "0"]) == 0
     assert len(list((run / "eval").glob("*.json"))) == 15
     assert "Zero-shot top-1 (%)" in (tmp_path / "r.html").read_text()
+
+
+@pytest.mark.parametrize(("steps", "smoothed"), [(40, False), (80, True)])
+def test_training_curve_text_describes_the_lines_drawn(tmp_path, steps, smoothed):
+    from cyclip.report.build import build_document
+    from cyclip.report.runs import load_run
+
+    from .conftest import write_run
+
+    run = load_run(write_run(tmp_path, "a", 0, steps=steps))
+    section = next(s for s in build_document([run]).sections if s.slug == "training")
+    figure = plots_lines(run)
+    assert ("moving average" in section.text) == smoothed == (figure > 1)
+    if not smoothed:
+        assert "one line per run" in section.text.lower()
+
+
+def plots_lines(run) -> int:
+    """Lines drawn per run in the loss panel of the training-curves figure."""
+    from cyclip.report.plots import training_curves
+
+    return len(training_curves([run]).axes[0].get_lines())

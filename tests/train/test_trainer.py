@@ -195,3 +195,16 @@ def test_resume_with_another_global_batch_keeps_the_sample_position(tmp_path):
     assert [m["step"] for m in lines] == list(range(1, 9))
     assert [m["samples"] for m in lines] == [8, 16, 24, 40, 56, 72, 88, 104]
     assert [m["epoch"] for m in lines[3:]] == [0, 0, 0, 1, 1]
+
+
+def test_val_data_is_evaluated_at_the_end_without_eval_every(tmp_path, capsys):
+    val = "builtin:shapes/val?size=16&image_size=32"
+    cfg = tiny_config(tmp_path, optim={"max_steps": 3}, data={"val_data": val})
+    assert cfg.run.eval_every == 0
+    result = train(cfg, loader=TensorPairLoader(64, batch_size=8))
+    evals = [m for m in read_metrics(result.run_dir) if "eval" in m]
+    assert [m["step"] for m in evals] == [3]
+    assert evals[0]["eval"]["val_pairs"] == 16 and evals[0]["eval"]["val_contrastive_loss"] > 0
+    assert result.metrics["eval"] == evals[0]["eval"]
+    out = capsys.readouterr().out
+    assert f"validation: {val} at the end of the run" in out

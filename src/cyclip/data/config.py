@@ -17,7 +17,7 @@ class DataConfig:
     """Training pairs: ``builtin:NAME``, a CSV/TSV file, webdataset shards (``data/{00000..00099}.tar``,
     ``::``-separated lists), or a COCO folder / ``captions_*.json``."""
     val_data: str | None = "builtin:shapes/val"
-    """Held-out pairs for validation (same kinds of source), or None for none."""
+    """Held-out pairs for validation (same kinds of source), evaluated at the end of the run and every --run.eval-every steps; None for none."""
     dataset_type: Literal["auto", "csv", "webdataset", "coco", "builtin"] = "auto"
     """Layout of the sources; ``auto`` detects it."""
     csv_img_key: str | None = None

@@ -1,10 +1,15 @@
 """``fingerprint``: a stable id of the exact data a source names, for feature caches.
 
+The id covers the images and their labels only: what the image features and a linear probe depend
+on. Class names, templates and superclasses (the ``classnames`` / ``templates`` / ``superclasses``
+options and the class-name files of a data folder) only change the text side, so changing them
+keeps the id and the cached image features.
+
 Builtin sources use the world's own fingerprint (version, task, size, image size, definition
 digest). File sources hash the resolved path, size and modification time of their index files:
-the CSV, the COCO JSON, each shard, ``labels.csv`` and its class file, the CIFAR batches, every
-file of an ImageFolder tree; plus the options and any option naming an existing file (a class-names
-override, say), so that editing any of them gives a new id. Content is not read: a file rewritten
+the CSV, the COCO JSON, each shard, ``labels.csv``, the CIFAR batches, every image of an
+ImageFolder tree (with its class folder); plus the other options and any option naming an existing
+file, so that editing any of them gives a new id. Content is not read: a file rewritten
 with identical size within the file system's time resolution would keep its id.
 """
 
@@ -22,7 +27,9 @@ from cyclip.data.cifar import find_cifar
 from cyclip.data.classnames import CLASSES_FILE_NAMES
 from cyclip.data.resolve import detect_type
 
-_VERSION = b"cyclip-data-fingerprint-v1"
+_VERSION = b"cyclip-data-fingerprint-v2"
+NAMING_OPTIONS = frozenset({"classnames", "templates", "superclasses"})
+"""Options that name classes without changing the images or labels; not part of the id."""
 
 
 def fingerprint(source: str, **options: Any) -> str:
@@ -36,7 +43,7 @@ def fingerprint(source: str, **options: Any) -> str:
     Raises:
         FileNotFoundError, ValueError: as for opening the source.
     """
-    options = {k: v for k, v in options.items() if v is not None}
+    options = {k: v for k, v in options.items() if v is not None and k not in NAMING_OPTIONS}
     kind = options.get("dataset_type", "auto")
     kind = detect_type(source) if kind == "auto" else kind
     if kind == "builtin":
@@ -75,8 +82,7 @@ def _files_of(source: str, kind: str) -> list[str]:
         return [_stat_entry(f) for f in files]
     if kind == "labels-csv":
         folder = path.parent if path.is_file() else path
-        files = [folder / "labels.csv", *(folder / n for n in CLASSES_FILE_NAMES)]
-        return [_stat_entry(f) for f in files if f.is_file()]
+        return [_stat_entry(folder / "labels.csv")]
     if kind == "cifar":
         found = find_cifar(path)
         folder = found[1] if found else path
@@ -91,6 +97,8 @@ def _tree_entries(root: Path) -> list[str]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         for name in sorted(filenames):
+            if dirpath == str(root) and name in CLASSES_FILE_NAMES:
+                continue  # names the classes; the images and labels are unchanged
             full = os.path.join(dirpath, name)
             st = os.stat(full)
             entries.append(f"{os.path.relpath(full, root)}|{st.st_size}|{st.st_mtime_ns}")

@@ -1,9 +1,10 @@
 """Labelled image folders: ``ROOT/<class>/<image>`` and the official CyCLIP ``labels.csv`` layout.
 
 ImageFolder: classes are the sub-folders in sorted order (as torchvision does, so labels agree),
-named after the folder with underscores turned into spaces; images are found recursively. An
-optional class file in ROOT (``classes.json``, see :mod:`cyclip.data.classnames`) overrides names,
-templates and superclasses. An *empty* class folder is kept as a class, with a warning: it still
+named after the folder with underscores turned into spaces (ImageNet-1k WordNet-id folders get the
+ImageNet class names); images are found recursively. An optional class file in ROOT
+(``classes.json`` or ``classnames.json``, a list or a ``{folder: name}`` mapping, see
+:mod:`cyclip.data.classnames`) overrides names, templates and superclasses. An *empty* class folder is kept as a class, with a warning: it still
 defines a class for zero-shot prediction (a test split may lack a class, and dropping it would
 shift every later label).
 
@@ -24,8 +25,9 @@ from torch.utils.data import Dataset
 from cyclip.data.classnames import (
     CLASSES_FILE_NAMES,
     build_info,
+    explain_class_names,
     find_class_file,
-    prettify,
+    folder_classnames,
     read_class_file,
 )
 from cyclip.data.csv_source import IMAGE_COLUMNS, sniff_separator
@@ -107,12 +109,17 @@ def open_image_folder(
 ) -> tuple[LabelledImages, ClassificationInfo]:
     """An ImageFolder tree as a classification dataset plus its :class:`ClassificationInfo`."""
     folders, paths, labels = scan_image_folder(root)
+    defaults, imagenet = folder_classnames(folders)
     info = build_info(
-        tuple(prettify(f) for f in folders),
+        defaults,
+        keys=folders,
         data_file=find_class_file(root),
         classnames=classnames,
         templates=templates,
         superclasses=superclasses,
+    )
+    explain_class_names(
+        root, folders, info.classnames, imagenet=imagenet and info.classnames == defaults
     )
     return LabelledImages(paths, labels), info
 
@@ -138,12 +145,14 @@ def open_labels_csv(
             f"{folder}: labels.csv needs a class-names file beside it (one of "
             f"{', '.join(CLASSES_FILE_NAMES)}) or the classnames option"
         )
-    names = read_class_file(names_file).classnames
-    if names is None:
+    layer = read_class_file(names_file)
+    names = layer.classnames
+    if not names:
         raise ValueError(f"{names_file}: holds no class names ('classes': [...])")
     paths, labels = _read_labels(labels_file, len(names))
     info = build_info(
         names,
+        keys=layer.keys(),
         data_file=class_file,
         classnames=classnames,
         templates=templates,

@@ -123,6 +123,10 @@ def _load_checkpoint(path: Path, model: str | None, device: str | torch.device) 
     payload = load_weights_only(path)
     fp = file_fingerprint(path)
     if not is_cyclip_checkpoint(payload):
+        if model is None and (inferred := _infer_openai(payload, path, device)) is not None:
+            bundle, name = inferred
+            fp = hashlib.sha256(f"{name}\0{fp}".encode()).hexdigest()
+            return LoadedModel(_eval(bundle), ModelInfo(name, checkpoint=str(path), fingerprint=fp))
         if model is None:
             raise ValueError(
                 f"{path} is not a cyclip checkpoint (no 'model_name' key); pass --model NAME "
@@ -155,6 +159,16 @@ def _load_checkpoint(path: Path, model: str | None, device: str | torch.device) 
         step=int(step) if step is not None else None,
     )
     return LoadedModel(_eval(bundle), info)
+
+
+def _infer_openai(payload: object, path: Path, device: str | torch.device):
+    """An OpenAI-format state dict (official CyCLIP checkpoints) built from its shapes, or None."""
+    from cyclip.models.openai_format import build_from_openai_state_dict, openai_state_dict
+
+    state = openai_state_dict(payload)
+    if state is None:
+        return None
+    return build_from_openai_state_dict(state, device=device, source=str(path))
 
 
 def _eval(bundle: ModelBundle) -> ModelBundle:

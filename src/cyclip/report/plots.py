@@ -39,9 +39,14 @@ def to_png(figure: Figure, dpi: int = 110) -> bytes:
     return buf.getvalue()
 
 
+SMOOTH_MIN_POINTS = 60
+"""Curves with at least this many points are drawn raw (thin) plus an exponential moving average
+(thick); shorter ones as one raw line."""
+
+
 def _smooth(values: list[float], points: int) -> list[float]:
     """Exponential moving average with a span of about 1/30 of the curve (no-op on short ones)."""
-    if points < 60:
+    if points < SMOOTH_MIN_POINTS:
         return values
     alpha = 2.0 / (points / 30.0 + 1.0)
     out, acc = [], values[0]
@@ -49,6 +54,19 @@ def _smooth(values: list[float], points: int) -> list[float]:
         acc = alpha * v + (1 - alpha) * acc
         out.append(acc)
     return out
+
+
+def training_curves_text(runs: Sequence[Run]) -> str:
+    """How :func:`training_curves` draws these runs, in a sentence: smoothed or raw lines."""
+    lengths = {len(run.series(k)[0]) for run in runs for k, _ in TRAINING_PANELS} - {0}
+    if not lengths or max(lengths) < SMOOTH_MIN_POINTS:
+        return "One line per run, the logged values as they are."
+    if min(lengths) >= SMOOTH_MIN_POINTS:
+        return "Thin lines are raw values, thick lines an exponential moving average."
+    return (
+        f"Curves of {SMOOTH_MIN_POINTS} or more points: thin lines raw values, thick lines an "
+        "exponential moving average; shorter curves: one raw line."
+    )
 
 
 def training_curves(runs: Sequence[Run]) -> Figure | None:

@@ -17,8 +17,7 @@ _TEXT = {
     "classification": "Percentages. Δ columns: difference to the first run, in percentage "
     "points. Every metric of every evaluation is in RUN_DIR/eval/*.json.",
     "retrieval": "Recall@k in percent; an image counts once however many captions it has.",
-    "training": "Training curves from metrics.jsonl; cyclic terms are logged weighted by their λ. "
-    "Thin lines are raw values, thick lines an exponential moving average.",
+    "training": "Training curves from metrics.jsonl; cyclic terms are logged weighted by their λ.",
     "periodic": "The trainer's periodic evaluations (quick builtin suite).",
     "consistency": "Consistency@k: share of test images whose zero-shot class equals the "
     "majority label of their k nearest train images (the paper's consistency score).",
@@ -60,7 +59,10 @@ SECTIONS: list[SectionSpec] = [
     SectionSpec(
         "training",
         lambda runs: figure_section(
-            "Training curves", "training", plots.training_curves(runs), _TEXT["training"]
+            "Training curves",
+            "training",
+            plots.training_curves(runs),
+            f"{_TEXT['training']} {plots.training_curves_text(runs)}",
         ),
     ),
     SectionSpec(

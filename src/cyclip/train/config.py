@@ -77,8 +77,8 @@ class LossConfig:
     """Weight of the in-modal cyclic term; None = 0.25 for cyclip, 0 for clip. 0 gives C-CyCLIP."""
     lambda_crossmodal: float | None = None
     """Weight of the cross-modal cyclic term; None = 0.25 for cyclip, 0 for clip. 0 gives I-CyCLIP."""
-    normalization: Normalization = "paper"
-    """Cyclic-term divisor: paper = batch size N (as published, grows with N), mean = N²."""
+    normalization: Normalization = "mean"
+    """Cyclic-term divisor: mean = N² (batch-size invariant; learns at every batch size, the default); paper = N, as published: its weight grows with N, and from batch 256 on (64 learns slowly) the loss stalls at ln N with identical embeddings."""
     cyclic_impl: CyclicImpl = "auto"
     """Cyclic-term implementation (same values, different cost): gram O(N·d²), naive O(N²·d), auto = the cheaper one. Formerly 'method'."""
     local_loss: bool = False
@@ -153,7 +153,7 @@ class RunConfig:
     wandb_project: str = "cyclip"
     """W&B project name."""
     eval_every: int = 0
-    """Every this many steps, compute the validation loss on data.val_data (0 = never)."""
+    """Every this many steps, compute the validation loss on data.val_data (0 = only at the end of the run; it is always computed at the end when there is val_data)."""
     max_nonfinite_in_row: int = 5
     """Stop after this many consecutive steps with a non-finite loss or gradient."""
     progress: bool = True

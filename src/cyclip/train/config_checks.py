@@ -46,9 +46,10 @@ def _check_model(cfg: TrainConfig) -> list[str]:
     out = []
     if not m.name.startswith(("hf-hub:", "local-dir:")):
         from cyclip.models import list_models
+        from cyclip.models.openai_format import resolve_model_name
 
         known = list_models()
-        if m.name not in known:
+        if resolve_model_name(m.name) not in known:
             close = difflib.get_close_matches(m.name, known, n=3)
             hint = f" (closest: {', '.join(close)})" if close else ""
             out.append(
@@ -58,9 +59,10 @@ def _check_model(cfg: TrainConfig) -> list[str]:
         else:
             from cyclip.models.hf_text import text_tower_problems
 
-            out += text_tower_problems(m.name, m.text_tower)
+            name = resolve_model_name(m.name)
+            out += text_tower_problems(name, m.text_tower)
             if m.pretrained is not None:
-                out += _check_pretrained(m.name, m.pretrained)
+                out += _check_pretrained(name, m.pretrained)
     for key, value in (
         ("force_image_size", m.force_image_size),
         ("force_context_length", m.force_context_length),
@@ -130,7 +132,7 @@ def _check_builtin(source: str, flag: str) -> list[str]:
 def _check_data(cfg: TrainConfig) -> list[str]:
     d = cfg.data
     out = _check_source(d.train_data, "--data.train-data")
-    if cfg.run.eval_every > 0 and d.val_data is not None:
+    if d.val_data is not None:
         out += _check_source(d.val_data, "--data.val-data")
     if d.batch_size < 1:
         out.append(f"--data.batch-size must be >= 1, got {d.batch_size}")

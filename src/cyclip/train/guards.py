@@ -1,11 +1,14 @@
-"""What stops a run early: runs of non-finite losses, too many bad samples, Ctrl-C / SIGTERM."""
+"""What stops a run early (runs of non-finite losses, too many bad samples, Ctrl-C / SIGTERM) and
+what warns that it is not learning (the collapse alarm)."""
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
 from collections.abc import Mapping, Sequence
 from types import FrameType
+from typing import Any
 
 
 class TrainingError(RuntimeError):
@@ -57,6 +60,78 @@ class NonFiniteGuard:
     def load_state_dict(self, state: Mapping[str, int]) -> None:
         self.in_row = int(state.get("nonfinite_in_row", 0))
         self.total = int(state.get("nonfinite_total", 0))
+
+
+class CollapseAlarm:
+    """Says once, in one line, when a run has collapsed: after warm-up, the contrastive loss stays
+    at ln N (logits carry no information) while the image embeddings are near identical, for
+    ``patience`` logged steps in a row. Learning cannot resume from there on its own.
+
+    The usual cause is CyCLIP with ``normalization="paper"`` at a large batch: the cyclic terms
+    weigh N times more than with "mean", and collapsing every embedding to one point zeroes them.
+
+    Args:
+        warmup_steps: steps before the alarm may sound (the learning rate is still rising).
+        loss: the run's (resolved) loss configuration, for the advice.
+        loss_ratio: "stays at ln N" means contrastive loss >= ``loss_ratio`` * ln N.
+        cosine: "near identical" means mean pairwise cosine of the image embeddings >= this.
+        patience: consecutive logged steps both must hold.
+    """
+
+    def __init__(
+        self,
+        warmup_steps: int,
+        loss: Any,
+        *,
+        loss_ratio: float = 0.98,
+        cosine: float = 0.99,
+        patience: int = 3,
+    ) -> None:
+        self.warmup_steps = warmup_steps
+        self.loss = loss
+        self.loss_ratio, self.cosine, self.patience = loss_ratio, cosine, patience
+        self.in_row = 0
+        self.fired = False
+
+    def update(self, step: int, batch_size: int, metrics: Mapping[str, Any]) -> str | None:
+        """Check one logged step (``metrics`` with ``contrastive_loss``, ``image_mean_cosine``)
+        of a global batch of ``batch_size`` pairs; returns the alarm line the first time."""
+        contrastive = metrics.get("contrastive_loss")
+        similarity = metrics.get("image_mean_cosine")
+        if self.fired or step <= self.warmup_steps or batch_size < 2:
+            return None
+        if contrastive is None or similarity is None:
+            return None
+        stuck = contrastive >= self.loss_ratio * math.log(batch_size) and similarity >= self.cosine
+        self.in_row = self.in_row + 1 if stuck else 0
+        if self.in_row < self.patience:
+            return None
+        self.fired = True
+        return (
+            f"collapse alarm at step {step}: the contrastive loss has stayed at ln {batch_size} = "
+            f"{math.log(batch_size):.3f} (now {contrastive:.3f}) and the image embeddings are "
+            f"near identical (mean cosine {similarity:.3f}) for {self.in_row} logged steps after "
+            f"warm-up: the model has stopped learning. {self._advice(batch_size)}"
+        )
+
+    def _advice(self, batch_size: int) -> str:
+        loss = self.loss
+        cyclic = (loss.lambda_inmodal or 0) > 0 or (loss.lambda_crossmodal or 0) > 0
+        if cyclic and loss.normalization == "paper":
+            return (
+                f"Likely cause: --loss.normalization paper at batch {batch_size} (the cyclic "
+                "terms outweigh the contrastive loss, and identical embeddings zero them); use "
+                "--loss.normalization mean."
+            )
+        if cyclic:
+            return (
+                "Likely cause: cyclic terms too heavy for this run; lower --loss.lambda-inmodal "
+                "and --loss.lambda-crossmodal, or --optim.lr."
+            )
+        return (
+            "Likely cause: a learning rate too high for this model and batch; lower --optim.lr "
+            "or raise --optim.warmup-steps, and check that the captions describe the images."
+        )
 
 
 class SkipMonitor:

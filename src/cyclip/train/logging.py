@@ -1,7 +1,9 @@
-"""Where training metrics go: ``metrics.jsonl``, TensorBoard, W&B, and the progress bar.
+"""Where training metrics go: ``metrics.jsonl``, TensorBoard, W&B, and the console.
 
-Only the main process logs; the other ranks get a :class:`MetricsLogger` with every sink
-disabled (``run_dir=None``).
+The console gets a progress bar on a terminal; without one (``progress=False``, or stderr
+redirected to a file, where a bar would write a carriage-return update per step) it gets one line
+per logging step instead. Only the main process logs; the other ranks get a
+:class:`MetricsLogger` with every sink disabled (``run_dir=None``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import importlib.util
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,6 +31,37 @@ _BAR_KEYS = (
     ("samples_per_s", "smp/s"),
     ("epoch_skipped", "skipped"),
 )
+
+
+def format_step_line(metrics: Mapping[str, Any], total_steps: int) -> str:
+    """``step 20/100  loss 2.5 (clip 2, in 0.3, cross 0.2)  lr 2.50e-04  123 samples/s``."""
+    parts = [f"step {metrics['step']}/{total_steps}"]
+    if "loss" in metrics:
+        terms = [
+            f"{short} {metrics[key]:.4g}"
+            for key, short in _BAR_KEYS[1:4]
+            if isinstance(metrics.get(key), int | float)
+        ]
+        loss = f"loss {metrics['loss']:.4g}"
+        parts.append(f"{loss} ({', '.join(terms)})" if terms else loss)
+    if "lr" in metrics:
+        parts.append(f"lr {metrics['lr']:.2e}")
+    if "samples_per_s" in metrics:
+        parts.append(f"{metrics['samples_per_s']:.0f} samples/s")
+    if metrics.get("epoch_skipped"):
+        parts.append(f"{metrics['epoch_skipped']} skipped")
+    return "  ".join(parts)
+
+
+def format_duration(seconds: float) -> str:
+    """``12.3s``, ``3m12s``, ``1h02m``."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
 
 
 def wandb_installed() -> bool:
@@ -73,8 +107,9 @@ class MetricsLogger:
         tensorboard: write TensorBoard event files.
         wandb: log to Weights & Biases (must be installed).
         wandb_project, run_name, config: W&B run identity.
-        total_steps, initial_step: for the progress bar.
-        progress: show a tqdm progress bar.
+        total_steps, initial_step: for the progress bar and the step lines.
+        progress: show a tqdm progress bar when stderr is a terminal; otherwise (and with
+            False) print one line per logged step.
     """
 
     def __init__(
@@ -95,6 +130,7 @@ class MetricsLogger:
         self._tb = None
         self._wandb = None
         self._bar = None
+        self.total_steps = total_steps
         if run_dir is None:
             return
         metrics_path = RunDir(run_dir).metrics
@@ -119,7 +155,7 @@ class MetricsLogger:
                 config=dict(config or {}),
                 dir=str(run_dir),
             )
-        if progress:
+        if progress and sys.stderr.isatty():
             from tqdm.auto import tqdm
 
             self._bar = tqdm(
@@ -130,6 +166,8 @@ class MetricsLogger:
         """One training line: ``{"step", "epoch", "samples", "lr", "loss", ...}``."""
         step = int(metrics["step"])
         self._write_jsonl(metrics)
+        if self._bar is None and self.run_dir is not None:
+            print(format_step_line(metrics, self.total_steps), flush=True)
         scalars = {k: v for k, v in metrics.items() if isinstance(v, int | float) and k != "step"}
         if self._tb is not None:
             for key, value in scalars.items():

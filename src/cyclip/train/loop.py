@@ -111,6 +111,18 @@ def cyclic_residuals(image_features: torch.Tensor, text_features: torch.Tensor) 
     }
 
 
+@torch.no_grad()
+def mean_pairwise_cosine(features: torch.Tensor) -> float:
+    """Mean cosine similarity between distinct rows of (N, d) unit vectors: about 0 for spread-out
+    embeddings, 1 when they are all identical (a collapsed model); 0 for N < 2."""
+    x = features.detach().float()
+    n = x.shape[0]
+    if n < 2:
+        return 0.0
+    total = x.sum(dim=0).square().sum() - x.square().sum()  # sum over i != j of <x_i, x_j>
+    return float(total / (n * (n - 1)))
+
+
 @dataclass
 class StepResult:
     """What one optimiser step did."""
@@ -118,7 +130,8 @@ class StepResult:
     losses: dict[str, float]
     """``"loss"`` (the total) and each weighted term of the loss dict."""
     residuals: dict[str, float]
-    """Unweighted cyclic residuals of this rank's batch (:func:`cyclic_residuals`)."""
+    """Unweighted cyclic residuals of this rank's batch (:func:`cyclic_residuals`) and the mean
+    cosine between its image embeddings (``image_mean_cosine``, :func:`mean_pairwise_cosine`)."""
     grad_norm: float
     """Gradient 2-norm before clipping (non-finite when the step was skipped for it)."""
     updated: bool
@@ -246,7 +259,10 @@ class TrainStep:
         out_losses = {"loss": float(total), **{k: float(v) for k, v in losses.items()}}
         return StepResult(
             losses=out_losses,
-            residuals=cyclic_residuals(features["image_features"], features["text_features"]),
+            residuals={
+                **cyclic_residuals(features["image_features"], features["text_features"]),
+                "image_mean_cosine": mean_pairwise_cosine(features["image_features"]),
+            },
             grad_norm=float(grad_norm),
             updated=not bad,
             n_samples=int(features["image_features"].shape[0]),

@@ -170,9 +170,10 @@ def steps_per_epoch(loader: Any, cfg: TrainConfig) -> int:
 def build_validation(
     cfg: TrainConfig, bundle: ModelBundle, device: torch.device
 ) -> ValidationLoss | None:
-    """The ``--run.eval-every`` validation loss, when there is validation data."""
+    """The validation loss (at the end of the run, and every ``--run.eval-every`` steps), when
+    there is validation data."""
     data = cfg.data
-    if not cfg.run.eval_every or data.val_data is None:
+    if data.val_data is None:
         return None
     return ValidationLoss(
         data.val_data,
@@ -186,9 +187,11 @@ def build_validation(
 
 
 def write_config(run_dir: Path, cfg: TrainConfig) -> None:
-    """Save the resolved config as ``RUN_DIR/config.yaml`` and print it (main process only)."""
+    """Save the resolved config as ``RUN_DIR/config.yaml`` and say where, in one line (main
+    process only)."""
     if not dist.is_main_process():
         return
     text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
-    RunDir(run_dir).config.write_text(text)
-    print(f"run directory: {run_dir}\n{text}", flush=True)
+    config = RunDir(run_dir).config
+    config.write_text(text)
+    print(f"run directory: {run_dir} (resolved config: {config})", flush=True)

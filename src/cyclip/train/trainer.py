@@ -25,8 +25,14 @@ from cyclip.train.checkpoint import (
 from cyclip.train.config import TrainConfig, config_to_dict
 from cyclip.train.config_checks import raise_if_invalid
 from cyclip.train.config_file import ConfigError
-from cyclip.train.guards import NonFiniteGuard, SkipMonitor, StopRequest, TrainingError
-from cyclip.train.logging import MetricsLogger, ThroughputMeter
+from cyclip.train.guards import (
+    CollapseAlarm,
+    NonFiniteGuard,
+    SkipMonitor,
+    StopRequest,
+    TrainingError,
+)
+from cyclip.train.logging import MetricsLogger, ThroughputMeter, format_duration
 from cyclip.train.loop import StepResult, TrainStep
 from cyclip.train.optim import build_optimizer, lr_at
 from cyclip.train.rng import derive_seed, gather_rng_states, restore_rank_rng_state, seed_everything
@@ -159,6 +165,7 @@ class Trainer:
             attention_kernel=cfg.model.attention_kernel,
         )
         self.nonfinite = NonFiniteGuard(cfg.run.max_nonfinite_in_row)
+        self.collapse = CollapseAlarm(cfg.optim.warmup_steps, cfg.loss)
         epoch_size = len(self.loader) * cfg.data.batch_size * dist.world_size()
         self.skips = SkipMonitor(cfg.data.max_skip_rate, epoch_size)
         self.validation = build_validation(cfg, bundle, device)
@@ -191,6 +198,7 @@ class Trainer:
 
     def run(self) -> TrainResult:
         """Train until ``total_steps``, a signal, or a :class:`TrainingError`."""
+        start = time.perf_counter()
         try:
             with self.stop:
                 if self.pending_rng is not None:
@@ -199,9 +207,11 @@ class Trainer:
                     restore_rank_rng_state(
                         self.pending_rng, seed=self.cfg.run.seed, step=self.progress.step
                     )
+                if self.validation is not None:
+                    self.logger.message(self._validation_plan())
                 while self.progress.step < self.total_steps and not self.stop_now:
                     self._train_epoch()
-                if self.cfg.run.eval_every and not self.stop_now:
+                if (self.cfg.run.eval_every or self.validation is not None) and not self.stop_now:
                     self._evaluate()
                 if self.saved_position != self.progress.position():
                     self._save()
@@ -213,6 +223,8 @@ class Trainer:
                     f"stopped by {stopped_by} at step {self.progress.step}; checkpoint saved "
                     f"to {self.last_checkpoint or self.checkpoints.directory}"
                 )
+            else:
+                self.logger.message(self._summary(time.perf_counter() - start))
         finally:
             self.logger.close()
         return TrainResult(
@@ -223,6 +235,23 @@ class Trainer:
             checkpoint=self.last_checkpoint,
             stopped_by=stopped_by,
         )
+
+    def _summary(self, seconds: float) -> str:
+        """The end-of-run line: steps, final loss, checkpoint, wall time."""
+        loss = self.last_metrics.get("loss")
+        final = f"final loss {loss:.4g}" if isinstance(loss, int | float) else "no step logged"
+        checkpoint = self.last_checkpoint or self.checkpoints.directory
+        return (
+            f"done: {self.progress.step} steps, {final}, checkpoint {checkpoint}, "
+            f"in {format_duration(seconds)}"
+        )
+
+    def _validation_plan(self) -> str:
+        every = self.cfg.run.eval_every
+        when = (
+            f"every {every} steps and at the end of the run" if every else "at the end of the run"
+        )
+        return f"validation: {self.cfg.data.val_data} {when}"
 
     def _train_epoch(self) -> None:
         """Steps over the rest of the current epoch (or until the run must stop)."""
@@ -287,6 +316,9 @@ class Trainer:
         logged = None
         if p.step % run.log_every == 0 or p.step == self.total_steps:
             logged = self._log(result, lr)
+            alarm = self.collapse.update(p.step, n_good, logged)
+            if alarm is not None:
+                self.logger.message(alarm)
         self.logger.advance(1, logged)
         if run.eval_every and p.step % run.eval_every == 0:
             self._evaluate()
