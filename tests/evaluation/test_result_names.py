@@ -89,3 +89,18 @@ def test_write_result_refuses_to_overwrite_another_evaluation(tmp_path):
     with pytest.raises(FileExistsError, match="another evaluation"):
         write_result(other, tmp_path, "r.json")
     assert json.loads((tmp_path / "r.json").read_text())["model"]["checkpoint"] == "a.pt"
+
+
+def test_other_class_names_on_the_same_images_are_another_evaluation(tiny_run, tmp_path):
+    data = _image_folder(tmp_path / "pets", {"cat": (0, 200, 0), "dog": (90, 90, 90)})
+    names = tmp_path / "names.json"
+    names.write_text(json.dumps({"cat": "kitten", "dog": "puppy"}))
+    ckpt = str(tiny_run / "checkpoints" / "latest.pt")
+    out = str(tmp_path / "out")
+    _eval("--checkpoint", ckpt, "--data", str(data), "--output-dir", out)
+    _eval(
+        "--checkpoint", ckpt, "--data", str(data), "--output-dir", out, "--classnames", str(names)
+    )
+    files = sorted((tmp_path / "out").glob("*.json"))
+    classes = sorted(tuple(json.loads(f.read_text())["details"]["classnames"]) for f in files)
+    assert classes == [("cat", "dog"), ("kitten", "puppy")]

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from cyclip.evaluation import protocols
+from cyclip.evaluation.cache import cache_key
 from cyclip.evaluation.features import ClassificationFeatures, FeatureExtractor
 from cyclip.evaluation.linear_probe import LinearProbe, LinearProbeConfig, fit_linear_probe
 from cyclip.evaluation.load import ModelInfo
@@ -125,6 +126,13 @@ class Evaluator:
             **test.describe(),
             "n": int(test_features.labels.numel()),
             "skipped": test_features.skipped,
+            # The data fingerprint covers the images only; which prompts were used is part of
+            # what was evaluated (and of the result's identity, schema.evaluation_id).
+            "prompts": cache_key(
+                classnames=list(info.classnames),
+                templates=list(info.templates),
+                superclasses=info.superclasses,
+            )[:16],
         }
         if train is not None and train_features is not None:
             dataset["train_source"] = train.source

@@ -42,7 +42,8 @@ SCHEMA = """\
     "n": 1000,                          # items evaluated
     "skipped": 0,                       # unreadable items dropped
     "train_source": "builtin:shapes/shape/train",  # labelled train split, if used
-    "train_n": 4000
+    "train_n": 4000,
+    "prompts": "5d1e..."                # zero-shot: identity of the class names + templates
   },
   "metrics": {                          # group -> metric -> float or null (undefined, e.g. 0/0)
     "zero_shot":   {"top1": 71.2, "top3": 90.1, "top5": 97.0, "mean_per_class_recall": 70.8},
@@ -155,7 +156,8 @@ def result_filename(dataset_name: str, task: str) -> str:
 
 def evaluation_id(result: Mapping) -> str:
     """8 hex digits naming *which* evaluation a result is: its task, model (weights fingerprint,
-    checkpoint, or name and pretrained tag) and data (source and fingerprint).
+    checkpoint, or name and pretrained tag) and data (source, fingerprint, train split, and for
+    zero-shot the class names and templates).
 
     Re-running the same evaluation gives the same id; another checkpoint of the same run, or
     another folder that happens to have the same name, gives another.
@@ -164,7 +166,7 @@ def evaluation_id(result: Mapping) -> str:
     identity = {
         "task": result["task"],
         "model": [model.get(k) for k in ("name", "pretrained", "checkpoint", "fingerprint")],
-        "data": [dataset.get(k) for k in ("source", "fingerprint", "train_source")],
+        "data": [dataset.get(k) for k in ("source", "fingerprint", "train_source", "prompts")],
     }
     text = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:8]
