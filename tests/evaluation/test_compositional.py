@@ -277,3 +277,34 @@ def test_cli_builtin_compositional(tiny_run, tmp_path):
     )
     assert set(result["metrics"]["image_text_family"]) == {"swap", "count", "replace"}
     assert main([*argv, "--images", str(tmp_path), "--output-dir", str(tmp_path)]) == 2
+
+
+def _result(image_text: dict[str, float]) -> dict:
+    from cyclip.evaluation.schema import make_result
+
+    metrics = {
+        "image_text": {**image_text, "overall": 60.0},
+        "image_text_family": {"swap": 55.0, "count": 70.0},
+        "text_only": {k: 50.0 for k in (*image_text, "overall")},
+        "chance": {k: 50.0 for k in (*image_text, "overall")},
+        "items": {**{k: 10.0 for k in image_text}, "overall": 30.0, "missing_image": 0.0},
+    }
+    dataset = {"source": "builtin:shapes/compositional", "name": "shapes/compositional", "n": 30}
+    return make_result("compositional", {"name": "m"}, dataset, metrics, {"total_s": 0.0})
+
+
+def test_report_table_and_demo_summary():
+    from cyclip.cli.demo import summary_table
+    from cyclip.report.compositional import compositional_tables
+    from cyclip.report.runs import Run
+
+    a = _result({"swap_att": 50.0, "swap_rel": 60.0, "count": 70.0})
+    b = _result({"swap_att": 80.0, "swap_rel": 60.0, "count": 70.0})
+    (table,) = compositional_tables([Run("a", "a", results=[a]), Run("b", "b", results=[b])])
+    assert table.header[:5] == ("category", "items", "chance", "a image-text", "a text-only")
+    rows = {row[0]: row for row in table.rows}
+    assert rows["swap_att"] == ("swap_att", "10", "50.0", "50.0", "50.0", "80.0", "50.0", "+30.0")
+    assert rows["swap (family)"][1] == "20"  # swap_att + swap_rel
+    assert list(rows)[-1] == "overall"
+    summary = summary_table({"c.json": b})
+    assert "compositional, image-text/text-only (chance 50): swap_att 80.0/50.0" in summary
