@@ -16,7 +16,8 @@ SugarCrepe's authors built their set to remove.
 
 Winoground-style 2x2 groups (two images, two captions, caption j true of image j) get the three
 Winoground scores: text (each image prefers its caption), image (each caption prefers its image)
-and group (both), again with strict inequalities.
+and group (both), again with strict inequalities. They get no text-only score: without the image
+both images of a group would prefer the same caption, so its text score would be 0 by design.
 """
 
 from __future__ import annotations
