@@ -270,12 +270,16 @@ def test_cli_builtin_compositional(tiny_run, tmp_path):
     ckpt = str(tiny_run / "checkpoints" / "latest.pt")
     data = "builtin:shapes/compositional?size=10&image_size=32"
     argv = ["--checkpoint", ckpt, "--task", "compositional", "--data", data, "--workers", "0"]
-    assert main([*argv, "--no-cache", "--output-dir", str(tmp_path)]) == 0
+    cached = [*argv, "--cache-dir", str(tmp_path / "cache"), "--output-dir", str(tmp_path)]
+    assert main(cached) == 0
     result = json.loads((tmp_path / "shapes__compositional__compositional.json").read_text())
-    assert (
-        result["metrics"]["items"]["overall"] == 10 and result["metrics"]["chance"]["count"] == 50
-    )
-    assert set(result["metrics"]["image_text_family"]) == {"swap", "count", "replace"}
+    metrics = result["metrics"]
+    assert metrics["items"]["overall"] == 10 and metrics["chance"]["count"] == 50
+    assert set(metrics["image_text_family"]) == {"swap", "count", "replace"}
+    assert not result["timing"]["extraction"][0]["cached"]
+    assert main(cached) == 0  # the second run reads the features from the cache
+    again = json.loads((tmp_path / "shapes__compositional__compositional.json").read_text())
+    assert again["timing"]["extraction"][0]["cached"] and again["metrics"] == metrics
     assert main([*argv, "--images", str(tmp_path), "--output-dir", str(tmp_path)]) == 2
 
 
