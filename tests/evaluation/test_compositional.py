@@ -113,17 +113,19 @@ def test_protocol_counts_missing_and_unreadable_images():
     ]
     data = _set(items, 3, missing=4)
     data.missing_examples = ["f.json:9: gone.jpg"]
-    texts = {t: E[0] if t in ("t0", "t2") else E[1] for t in data.texts()}
+    # Item b's negative embeds like its true caption: a tie, scored wrong and counted.
+    texts = {t: E[0] if t in ("t0", "t2", "t3") else E[1] for t in data.texts()}
     features = CompositionalFeatures(
         image_features=torch.stack([E[0], E[0], torch.zeros(4)]),
         readable=torch.tensor([True, True, False]),
         text_features=torch.stack([texts[t] for t in data.texts()]),
     )
     metrics, details, dataset = protocol(data, features)
-    assert metrics["image_text"]["swap_att"] == 100.0 and "add_obj" not in metrics["image_text"]
+    assert metrics["image_text"]["swap_att"] == 50.0 and "add_obj" not in metrics["image_text"]
     assert metrics["items"] == {
         "swap_att": 2.0,
         "overall": 2.0,
+        "ties": 1.0,
         "missing_image": 4.0,
         "unreadable_image": 1.0,
     }

@@ -1,4 +1,5 @@
-"""Compositional evaluation as pure functions over features: which caption an image prefers.
+"""Compositional evaluation as pure functions over features: which caption an image prefers
+(docs/method.md §4.8).
 
 An item is an image, its true caption and one or more negatives. The model gets it right when the
 image's cosine similarity with the true caption is strictly higher than with every negative; a
@@ -177,8 +178,8 @@ def protocol(data: CompositionalSet, features: CompositionalFeatures) -> tuple[d
 
     Metric groups: ``image_text`` and ``text_only`` (accuracy % per category, ``overall``,
     ``mean_category``), ``image_text_family`` / ``text_only_family`` (per family, where a
-    family has two or more categories), ``chance`` (%), ``items`` (counts per category, items
-    lost to missing or unreadable images), and for 2x2 groups ``groups`` (text / image / group
+    family has two or more categories), ``chance`` (%), ``items`` (counts per category, image-text
+    ties, items lost to missing or unreadable images), and for 2x2 groups ``groups`` (text / image / group
     score %, with their chance levels 25 / 25 / 16.67).
     """
     readable = features.readable
@@ -217,6 +218,9 @@ def protocol(data: CompositionalSet, features: CompositionalFeatures) -> tuple[d
         metrics["chance"] = chance_by_category(n_captions, categories, order)
         counts = {c: float(categories.count(c)) for c in order}
         counts[OVERALL] = float(len(items))
+        # Ties are scored wrong; how many there were tells whether that rule mattered (e.g.
+        # captions that differ only after the text tower's context length).
+        counts["ties"] = float((sims[:, 0] == sims[:, 1:].max(dim=1).values).sum())
         details["categories"] = order
     if groups:
         sims = torch.empty(len(groups), 2, 2)

@@ -1,4 +1,4 @@
-"""The builtin evaluation suite: the paper's protocols on the synthetic world (docs/method.md §4.8).
+"""The builtin evaluation suite: the paper's protocols on the synthetic world (docs/method.md §4.9).
 
 For each label factor (shape, colour, colour-shape): zero-shot on the test split and on each
 shifted split (sketch, noisy, novel), consistency@k and a linear probe with the train split,
