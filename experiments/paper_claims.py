@@ -45,9 +45,13 @@ QUICK = ClaimsConfig(
     steps=6,
     warmup_steps=2,
     seeds=(0, 1),
-    suite=SuiteConfig(test_size=64, train_size=128, retrieval_size=32, geometry_size=64),
+    suite=SuiteConfig(
+        test_size=64, train_size=128, retrieval_size=32, geometry_size=64, compositional_size=50
+    ),
 )
-SMALL_EVAL = SuiteConfig(test_size=504, train_size=1008, retrieval_size=300, geometry_size=500)
+SMALL_EVAL = SuiteConfig(
+    test_size=504, train_size=1008, retrieval_size=300, geometry_size=500, compositional_size=500
+)
 QUICK_SWEEP = SweepConfig(batch_sizes=(16, 64), steps=3, warmup_steps=1)
 
 
@@ -70,7 +74,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--small-eval",
         action="store_true",
-        help="evaluate on 504 test / 1008 train images per split, 300 retrieval, 500 geometry",
+        help="evaluate on 504 test / 1008 train images per split, 300 retrieval, 500 geometry, "
+        "500 compositional",
     )
     p.add_argument("--no-sweep", action="store_true")
     p.add_argument("--no-main", action="store_true", help="run only the sweep")
@@ -152,6 +157,7 @@ def write_claims_plot(per_method: dict[str, list[dict]], path: Path) -> Path:
         "consistency@1 colour-shape": "shapes/colour-shape/test/consistency/consistency@1",
         "coarse top-1": "shapes/colour-shape/test/fine_coarse/coarse_top1",
         "retrieval mean R": "shapes/retrieval/retrieval/mean_recall",
+        "compositional overall": "shapes/compositional/image_text/overall",
     }
     keys = {k: v for k, v in keys.items() if all(v in r for rs in per_method.values() for r in rs)}
     fig, ax = plt.subplots(figsize=(10, 4))

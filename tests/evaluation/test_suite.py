@@ -12,6 +12,7 @@ SMALL = SuiteConfig(
     train_size=40,
     retrieval_size=10,
     geometry_size=12,
+    compositional_size=10,
     image_size=32,
     probe=LinearProbeConfig(c_grid=(0.1, 10.0), max_iter=50),
 )
@@ -32,6 +33,7 @@ def test_suite_covers_every_protocol(suite_results):
         "shapes__retrieval__retrieval.json",
         "shapes__val__geometry.json",
         "shapes__robustness.json",
+        "shapes__compositional__compositional.json",
     } <= names
     for result in suite_results.values():
         validate_result(result)
@@ -70,6 +72,7 @@ def test_eval_fn_for_the_trainer(tiny_bundle):
             shifts=(),
             linear_probe=False,
             geometry=False,
+            compositional=False,
             test_size=16,
             train_size=20,
             retrieval_size=8,
@@ -83,6 +86,22 @@ def test_eval_fn_for_the_trainer(tiny_bundle):
     assert "shapes/retrieval/retrieval/mean_recall" in metrics
     assert all(isinstance(v, float) for v in metrics.values())
     model.eval()
+
+
+def test_compositional_part_scores_the_builtin_benchmark(suite_results):
+    result = suite_results["shapes__compositional__compositional.json"]
+    assert result["dataset"]["n"] == 10 and result["metrics"]["items"]["overall"] == 10
+    for group in ("image_text", "text_only"):
+        assert set(result["metrics"][group]) == {
+            "swap_att",
+            "swap_rel",
+            "count",
+            "replace_att",
+            "replace_obj",
+            "overall",
+            "mean_category",
+        }
+    assert headline_metrics(suite_results)["shapes/compositional/chance/overall"] == 50.0
 
 
 def test_headline_metrics_flattens():

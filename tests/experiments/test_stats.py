@@ -52,3 +52,18 @@ def test_markdown_tables_rows_and_numbers() -> None:
     assert "### Geometry" in text and "### Retrieval" not in text  # no retrieval metrics given
     assert data[key]["diff"] == pytest.approx(10.0)
     assert data[geometry]["exceeds_noise"] is False
+
+
+def test_compositional_metrics_get_their_table() -> None:
+    swap = "shapes/compositional/image_text/swap_att"
+    blind = "shapes/compositional/text_only/overall"
+    family = "shapes/compositional/image_text_family/swap"
+    runs = {
+        m: [{swap: v, blind: 50.0, family: v}, {swap: v + 2, blind: 52.0, family: v}]
+        for m, v in (("clip", 50.0), ("cyclip", 60.0))
+    }
+    text, data = markdown_tables(runs)
+    assert "### Compositionality" in text
+    assert "| swap_att image-text | 51.00 ± 1.41 | 61.00 ± 1.41 | +10.00 ± 1.41 |" in text
+    assert "| overall text-only |" in text and "| swap family image-text |" in text
+    assert data[blind]["diff"] == 0.0

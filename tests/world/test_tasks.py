@@ -13,7 +13,8 @@ from cyclip.world.tasks import CLASSIFICATION_SIZES, canonical_name, resolve
 def test_task_list():
     names = world.list_tasks()
     assert names[:3] == ["shapes/pretrain", "shapes/val", "shapes/retrieval"]
-    assert len(names) == 3 + 3 * 5
+    assert len(names) == 3 + 1 + 3 * 5
+    assert "shapes/compositional" in names
     for factor in ("shape", "colour", "colour-shape"):
         for split in ("train", "test", "sketch", "noisy", "novel"):
             assert f"shapes/{factor}/{split}" in names
@@ -32,6 +33,10 @@ def test_every_task_loads_and_yields_its_item_type(name):
         dataset = world.load_retrieval(name, image_size=32, size=3)
         item = dataset[2]
         assert set(item) == {"image", "captions"} and len(item["captions"]) == 5
+    elif kind == "compositional":
+        dataset = world.load_compositional(name, image_size=32, size=3)
+        item = dataset[2]
+        assert set(item) == {"image", "positive", "negatives", "category"}
     else:
         dataset, info = world.load_classification(name, image_size=32, size=3)
         item = dataset[2]

@@ -8,6 +8,8 @@ Examples::
     cyclip eval --text-encoder ../shared/models/all-MiniLM-L6-v2 --task sts --data sts-test.csv
     cyclip eval --checkpoint ckpt.pt --task zeroshot --data builtin:shapes/shape/test \\
         --train-data builtin:shapes/shape/train
+    cyclip eval --checkpoint ckpt.pt --task compositional --data sugar_crepe/ \\
+        --images coco/val2017
 
 Result files follow ``cyclip.evaluation.schema.SCHEMA``.
 """
@@ -30,7 +32,7 @@ DEFAULT_OUTPUT_DIR = Path("eval_results")
 @dataclass(frozen=True)
 class EvalArgs:
     """Evaluate a CLIP / CyCLIP model: zero-shot, linear probe, consistency@k, fine vs coarse,
-    retrieval, geometry, robustness. Give a model (--checkpoint, or --model [--pretrained]) and
+    retrieval, geometry, robustness, compositionality. Give a model (--checkpoint, or --model [--pretrained]) and
     either --suite builtin or --task with --data."""
 
     checkpoint: Path | None = None

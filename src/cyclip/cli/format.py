@@ -13,6 +13,14 @@ HEADLINE: dict[str, tuple[str, ...]] = {
     "consistency": ("consistency@1", "consistency@10", "knn_accuracy@1"),
     "fine_coarse": ("fine_top1", "coarse_top1"),
     "retrieval": ("image_to_text_R@1", "text_to_image_R@1", "mean_recall"),
+    "image_text": ("overall", "mean_category"),
+    "text_only": ("overall",),
+    "image_text_family": (),
+    "text_only_family": (),
+    "chance": (),
+    "items": ("overall", "missing_image"),
+    "groups": ("text", "image", "group"),
+    "groups_chance": (),
     "geometry": (
         "modality_gap",
         "alignment",
@@ -46,6 +54,8 @@ def format_result(result: Mapping) -> str:
     title = f"{result['task']} on {ds.get('name', ds['source'])} (n={ds['n']}"
     if ds.get("skipped"):
         title += f", {ds['skipped']} unreadable skipped"
+    if ds.get("missing_images"):
+        title += f", {ds['missing_images']} of {ds.get('total', '?')} items without their image"
     title += f") - model {result['model']['name']}"
     rows = []
     for group, values in result["metrics"].items():

@@ -78,6 +78,17 @@ class PairFeatures:
     skipped: int = 0
 
 
+@dataclass(frozen=True)
+class CompositionalFeatures:
+    image_features: Tensor
+    """(M, d); rows of unreadable images are zero."""
+    readable: Tensor
+    """(M,) bool, whether each image was embedded."""
+    text_features: Tensor
+    """(T, d), one row per caption, in the order given."""
+    skipped: int = 0
+
+
 @dataclass
 class ExtractionRecord:
     """What one request cost, for the ``timing`` block of a result file."""
@@ -245,6 +256,33 @@ class FeatureExtractor:
 
         t = self._cached("pairs", self.key_for("pairs", dataset_fingerprint), compute)
         return PairFeatures(t["features"], t["text_features"], int(t["skipped"][0]))
+
+    def compositional(
+        self, images, texts: Sequence[str], dataset_fingerprint: str | None
+    ) -> CompositionalFeatures:
+        """Embed the images of ``images`` (items ``{"image", "label": its own index}``) and the
+        captions ``texts``; images the loader could not read keep a zero row."""
+
+        def compute():
+            out, skipped, _ = self._run_images(images, "labels")
+            text = self.encode_texts(list(texts))  # (T, d)
+            features = torch.zeros(len(images), text.shape[1])  # (M, d): the joint space
+            readable = torch.zeros(len(images), dtype=torch.bool)
+            if out["labels"].numel():  # labels are the images' own indices
+                features[out["labels"]] = out["features"]
+                readable[out["labels"]] = True
+            return {
+                "features": features,
+                "readable": readable,
+                "text_features": text,
+                "skipped": torch.tensor([skipped]),
+            }
+
+        key = self.key_for("compositional", dataset_fingerprint, texts=cache_key(texts=list(texts)))
+        t = self._cached("images+captions", key, compute)
+        return CompositionalFeatures(
+            t["features"], t["readable"].bool(), t["text_features"], int(t["skipped"][0])
+        )
 
     def classifier(self, classnames: Sequence[str], templates: Sequence[str]) -> Tensor:
         """(d, C) zero-shot classifier of :func:`build_classifier`, cached per names+templates

@@ -11,8 +11,9 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from cyclip.evaluation import protocols
+from cyclip.evaluation import compositional, protocols
 from cyclip.evaluation.cache import cache_key
+from cyclip.evaluation.compositional_sets import CompositionalSet
 from cyclip.evaluation.features import ClassificationFeatures, FeatureExtractor
 from cyclip.evaluation.linear_probe import LinearProbe, LinearProbeConfig, fit_linear_probe
 from cyclip.evaluation.load import ModelInfo
@@ -177,6 +178,23 @@ class Evaluator:
         }
         return self._finish(
             "geometry", dataset, metrics, details, start, time.perf_counter() - metric_start, first
+        )
+
+    def compositional(self, data: CompositionalSet) -> dict:
+        """Image-text vs text-only caption preference on a compositional set (SugarCrepe, the
+        builtin ``shapes/compositional``, N-caption files, Winoground-style groups)."""
+        start, first = time.perf_counter(), len(self.extractor.records)
+        features = self.extractor.compositional(data.images, data.texts(), data.fingerprint)
+        metric_start = time.perf_counter()
+        metrics, details, dataset = compositional.protocol(data, features)
+        return self._finish(
+            "compositional",
+            dataset,
+            metrics,
+            details,
+            start,
+            time.perf_counter() - metric_start,
+            first,
         )
 
 

@@ -52,7 +52,14 @@ SCHEMA = """\
     "fine_coarse": {"fine_top1": ..., "coarse_top1": ..., "flat_top1": ...},
     "retrieval":   {"image_to_text_R@1": ..., "text_to_image_R@1": ..., "mean_recall": ...},
     "geometry":    {"modality_gap": ..., "alignment": ..., "uniformity_image": ..., ...},
-  },                                    # task "robustness" instead has one group per
+  },                                    # task "compositional" has "image_text" and
+                                        #   "text_only" ({"<category>": %, "overall": %,
+                                        #   "mean_category": %}), "*_family" (per family),
+                                        #   "chance" (%), "items" (counts per category,
+                                        #   "missing_image", "unreadable_image"), for 2x2
+                                        #   groups "groups" ({"text", "image", "group"} %);
+                                        #   its dataset block adds "total", "missing_images"
+                                        # task "robustness" instead has one group per
                                         # label set: {"shape": {"test/top1": ...,
                                         #   "<shift>/top1": ..., "<shift>/relative_robustness":
                                         #   ..., "<shift>/effective_robustness": ... (if fitted)}}

@@ -1,9 +1,10 @@
-"""The builtin evaluation suite: the paper's protocols on the synthetic world (docs/method.md §4.8).
+"""The builtin evaluation suite: the paper's protocols on the synthetic world (docs/method.md §4.9).
 
 For each label factor (shape, colour, colour-shape): zero-shot on the test split and on each
 shifted split (sketch, noisy, novel), consistency@k and a linear probe with the train split,
 fine vs coarse for colour-shape (superclass = shape); retrieval on ``shapes/retrieval``; geometry
-on ``shapes/val``; a robustness table per factor. The three factors label the same images of a
+on ``shapes/val``; a robustness table per factor; true caption vs hard negative on
+``shapes/compositional``. The three factors label the same images of a
 split, so each split's images are embedded once and relabelled.
 """
 
@@ -52,6 +53,10 @@ class SuiteConfig:
     """Labelled train images for consistency@k and the linear probe (None: default)."""
     retrieval_size: int | None = None
     geometry_size: int | None = None
+    compositional: bool = True
+    """True caption vs hard negative on ``shapes/compositional`` (binding, relation, count)."""
+    compositional_size: int | None = None
+    """Compositional items (None: the world's default, 200 per category)."""
     image_size: int = 64
     """Render size of the world's images (the model's transform resizes them)."""
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
@@ -73,6 +78,7 @@ QUICK_SUITE = SuiteConfig(
     test_size=500,
     train_size=1000,
     retrieval_size=300,
+    compositional=False,
 )
 """A seconds-scale subset for periodic evaluation during training."""
 
@@ -190,11 +196,21 @@ def _geometry_part(evaluator: Evaluator, config: SuiteConfig, results: dict) -> 
     return {result_filename(source.name, "geometry"): evaluator.geometry(source)}
 
 
+def _compositional_part(evaluator: Evaluator, config: SuiteConfig, results: dict) -> dict:
+    from cyclip.evaluation.compositional_sets import builtin_compositional
+
+    data = builtin_compositional(
+        builtin_source("shapes/compositional", config.compositional_size, config.image_size)
+    )
+    return {result_filename(data.name, "compositional"): evaluator.compositional(data)}
+
+
 SUITE_PARTS: list[SuitePart] = [
     SuitePart("classification", lambda c: True, lambda e, c, r: _classification_results(e, c)),
     SuitePart("robustness", lambda c: bool(c.shifts), _robustness_part),
     SuitePart("retrieval", lambda c: c.retrieval, _retrieval_part),
     SuitePart("geometry", lambda c: c.geometry, _geometry_part),
+    SuitePart("compositional", lambda c: c.compositional, _compositional_part),
 ]
 """The builtin suite, in order. A new builtin task appends its part (and a ``SuiteConfig``
 switch and size for it)."""

@@ -59,6 +59,25 @@ GEOMETRY = register_task(
 )
 
 
+def _open_compositional(request: TaskRequest):
+    from cyclip.evaluation.compositional_sets import open_compositional
+
+    return open_compositional(request.data, request.images)
+
+
+COMPOSITIONAL = register_task(
+    Task(
+        name="compositional",
+        summary="images with a true caption and hard negatives (SugarCrepe, ARO/CREPE-style "
+        "N-caption files, Winoground groups, builtin:shapes/compositional): accuracy per "
+        "category, image-text vs a text-only baseline",
+        open=_open_compositional,
+        evaluate=lambda evaluator, data: evaluator.compositional(data),
+        accepts=("images",),
+    )
+)
+
+
 def _derived(request: TaskRequest) -> None:
     raise ValueError("robustness is derived from the builtin suite's zero-shot results")
 

@@ -21,6 +21,7 @@ from cyclip.evaluation import headline_metrics
 from cyclip.rundir import RunDir
 
 FACTORS = ("shape", "colour", "colour-shape")
+COMPOSITIONAL_CATEGORIES = ("swap_att", "swap_rel", "count", "replace_att", "replace_obj")
 SPLITS = ("test", "sketch", "noisy", "novel")
 
 
@@ -129,6 +130,14 @@ def table_rows(keys: set[str]) -> dict[str, list[Row]]:
             "unmatched_cosine",
         )
     ]
+    compositional = [
+        (f"{category} {label}", f"shapes/compositional/{group}/{category}")
+        for group, label in (("image_text", "image-text"), ("text_only", "text-only"))
+        for category in (*COMPOSITIONAL_CATEGORIES, "overall")
+    ] + [
+        (f"{family} family image-text", f"shapes/compositional/image_text_family/{family}")
+        for family in ("swap", "count", "replace")
+    ]
     tables = {
         "Zero-shot classification (top-k %, in-distribution = test; shifts: sketch, noisy, novel)": zero_shot,
         "Consistency@k (% of test images whose zero-shot and k-NN predictions agree)": consistency,
@@ -136,6 +145,8 @@ def table_rows(keys: set[str]) -> dict[str, list[Row]]:
         "Linear probe (top-1 %, probe fitted on the train split)": probe,
         "Retrieval (Recall@k %, 5 captions per image)": retrieval,
         "Geometry (held-out pairs of shapes/val)": geometry,
+        "Compositionality (shapes/compositional: true caption vs one hard negative, accuracy %, "
+        "chance 50; text-only = the text tower alone)": compositional,
     }
     return {title: [r for r in rows if r[1] in keys] for title, rows in tables.items()}
 

@@ -28,6 +28,7 @@ SWEEP_SUITE = SuiteConfig(
     consistency=False,
     linear_probe=False,
     retrieval=False,
+    compositional=False,
     test_size=504,
     geometry_size=512,
 )

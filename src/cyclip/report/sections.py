@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from cyclip.report import plots, tables
+from cyclip.report import compositional, plots, tables
 from cyclip.report.document import Section
 from cyclip.report.runs import Run
 
@@ -88,6 +88,15 @@ SECTIONS: list[SectionSpec] = [
         "retrieval",
         lambda runs: tables_section(
             "Retrieval", "retrieval", tables.retrieval_tables(runs), _TEXT["retrieval"]
+        ),
+    ),
+    SectionSpec(
+        "compositional",
+        lambda runs: tables_section(
+            "Compositionality",
+            "compositional",
+            compositional.compositional_tables(runs),
+            compositional.TEXT,
         ),
     ),
     SectionSpec(

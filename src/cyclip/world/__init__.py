@@ -2,7 +2,8 @@
 
 Scenes of 1-3 coloured shapes on a grey background, rendered procedurally and described by a
 caption grammar, plus a miniature of the paper's evaluation suite (retrieval, zero-shot
-classification over three label factors, and sketch / noisy / novel-combination shifts). Every
+classification over three label factors, and sketch / noisy / novel-combination shifts) and a
+compositional benchmark (true caption vs a hard negative: binding, relation, count, replacement). Every
 item is reproducible from its task name and index.
 
 >>> from cyclip import world
@@ -14,7 +15,13 @@ item is reproducible from its task name and index.
 from __future__ import annotations
 
 from cyclip.types import ClassificationInfo
-from cyclip.world.datasets import WorldClassification, WorldDataset, WorldPairs, WorldRetrieval
+from cyclip.world.datasets import (
+    WorldClassification,
+    WorldCompositional,
+    WorldDataset,
+    WorldPairs,
+    WorldRetrieval,
+)
 from cyclip.world.tasks import TASKS, TaskKind, TaskSpec, fingerprint, resolve
 from cyclip.world.vocabulary import HELD_OUT_PAIRS, WORLD_VERSION
 
@@ -25,7 +32,8 @@ def list_tasks() -> list[str]:
 
 
 def task_kind(name: str) -> TaskKind:
-    """``"pairs"``, ``"retrieval"`` or ``"classification"``; ValueError for an unknown name."""
+    """``"pairs"``, ``"retrieval"``, ``"classification"`` or ``"compositional"``; ValueError for
+    an unknown name."""
     return resolve(name).kind
 
 
@@ -65,18 +73,29 @@ def load_classification(
     return dataset, dataset.info
 
 
+def load_compositional(
+    name: str = "shapes/compositional", image_size: int = 64, size: int | None = None
+) -> WorldCompositional:
+    """The compositional benchmark (``shapes/compositional``): items ``{"image", "positive",
+    "negatives": [one hard negative], "category"}``, 200 per category by default (swap_att,
+    swap_rel, count, replace_att, replace_obj; see :mod:`cyclip.world.compositional`)."""
+    return WorldCompositional(resolve(name, "compositional"), size, image_size)
+
+
 __all__ = [
     "HELD_OUT_PAIRS",
     "WORLD_VERSION",
     "TaskKind",
     "TaskSpec",
     "WorldClassification",
+    "WorldCompositional",
     "WorldDataset",
     "WorldPairs",
     "WorldRetrieval",
     "fingerprint",
     "list_tasks",
     "load_classification",
+    "load_compositional",
     "load_pairs",
     "load_retrieval",
     "task_kind",

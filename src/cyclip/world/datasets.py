@@ -17,6 +17,12 @@ from torch.utils.data import Dataset
 from cyclip.types import ClassificationInfo
 from cyclip.world.captions import describe, distinct_captions
 from cyclip.world.classes import Factor, classification_info, label_of
+from cyclip.world.compositional import (
+    CATEGORIES,
+    CompositionalItem,
+    render_caption,
+    sample_item,
+)
 from cyclip.world.render import render
 from cyclip.world.rng import ItemRng, derive_seed
 from cyclip.world.scene import Scene, sample_captioned_scene, sample_single_object_scene
@@ -137,3 +143,34 @@ class WorldClassification(WorldDataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         scene, label = self.describe_item(index)
         return {"image": self.render_scene(scene), "label": label}
+
+
+class WorldCompositional(WorldDataset):
+    """Compositional items: ``{"image", "positive": str, "negatives": [str], "category": str}``.
+
+    Item ``i`` is of category ``CATEGORIES[i % 5]`` (see :mod:`cyclip.world.compositional`):
+    a scene of two or more objects, a caption true of it and one hard negative.
+    """
+
+    def describe_item(self, index: int) -> CompositionalItem:
+        """The scene and caption specs of item ``index`` without rendering the image."""
+        index, rng = self._item_rng(index)
+        return sample_item(rng, CATEGORIES[index % len(CATEGORIES)])
+
+    def texts(self, index: int) -> dict[str, Any]:
+        """The item without its image: ``{"positive", "negatives", "category"}``."""
+        item = self.describe_item(index)
+        return {
+            "positive": render_caption(item.positive),
+            "negatives": [render_caption(item.negative)],
+            "category": item.category,
+        }
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = self.describe_item(index)
+        return {
+            "image": self.render_scene(item.scene),
+            "positive": render_caption(item.positive),
+            "negatives": [render_caption(item.negative)],
+            "category": item.category,
+        }

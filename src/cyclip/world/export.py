@@ -11,7 +11,10 @@
   needs ``ImageFolder(..., allow_empty=True)`` there), plus ``DIR/classes.json`` with classnames,
   templates and superclasses in sorted folder order, the label order of ImageFolder readers;
   ``webdataset``: ``KEY.jpg`` + ``KEY.cls`` (the world's label) and ``classes.json`` in the
-  world's label order.
+  world's label order;
+- compositional, ``csv``: ``DIR/images/<id>.jpg`` and ``DIR/compositional.csv`` (columns
+  ``image,positive,negative,category``), the N-caption layout ``cyclip eval --task
+  compositional`` reads (:mod:`cyclip.evaluation.compositional_sets`).
 
 Every export also writes ``DIR/metadata.json`` (world version, task, fingerprint, count, format).
 """
@@ -31,7 +34,7 @@ from typing import Any, Literal
 from PIL import Image
 
 from cyclip.types import ClassificationInfo
-from cyclip.world import load_classification, load_pairs, load_retrieval
+from cyclip.world import load_classification, load_compositional, load_pairs, load_retrieval
 from cyclip.world.datasets import WorldClassification, WorldDataset
 from cyclip.world.tasks import resolve
 
@@ -41,6 +44,7 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "pairs": ("csv", "webdataset"),
     "retrieval": ("csv", "webdataset"),
     "classification": ("imagefolder", "webdataset"),
+    "compositional": ("csv",),
 }
 JPEG_QUALITY = 95
 SHARD_SIZE = 1000
@@ -78,6 +82,8 @@ def _load(name: str, limit: int | None, image_size: int) -> WorldDataset:
         return load_pairs(name, size=size, image_size=image_size)
     if spec.kind == "retrieval":
         return load_retrieval(name, image_size=image_size, size=size)
+    if spec.kind == "compositional":
+        return load_compositional(name, image_size=image_size, size=size)
     dataset, _ = load_classification(name, image_size=image_size, size=size)
     return dataset
 
@@ -100,7 +106,21 @@ def _write_csv(path: Path, rows: Iterable[tuple[str, str]]) -> None:
         writer.writerows(rows)
 
 
+def _export_compositional_csv(directory: Path, items: Iterator[dict[str, Any]]) -> None:
+    (directory / "images").mkdir(exist_ok=True)
+    with (directory / "compositional.csv").open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["image", "positive", "negative", "category"])
+        for index, item in enumerate(items):
+            relative = f"images/{_key(index)}.jpg"
+            item["image"].save(directory / relative, format="JPEG", quality=JPEG_QUALITY)
+            writer.writerow([relative, item["positive"], *item["negatives"], item["category"]])
+
+
 def _export_csv(dataset: WorldDataset, directory: Path, items: Iterator[dict[str, Any]]) -> None:
+    if dataset.task.kind == "compositional":
+        _export_compositional_csv(directory, items)
+        return
     images = directory / "images"
     images.mkdir(exist_ok=True)
     rows: list[tuple[str, str]] = []

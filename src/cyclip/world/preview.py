@@ -7,7 +7,7 @@ import textwrap
 
 from PIL import Image, ImageDraw, ImageFont
 
-from cyclip.world import load_classification, load_pairs, load_retrieval
+from cyclip.world import load_classification, load_compositional, load_pairs, load_retrieval
 from cyclip.world.tasks import resolve
 
 FONT_SIZE = 12
@@ -28,6 +28,16 @@ def item_texts(name: str, n: int, image_size: int = 64) -> list[tuple[Image.Imag
         return [
             (item["image"], [f"{k + 1}. {c}" for k, c in enumerate(item["captions"])])
             for item in retrieval
+        ]
+    if kind == "compositional":
+        items = load_compositional(name, image_size=image_size, size=n)
+        return [
+            (
+                item["image"],
+                [f"[{item['category']}]", f"+ {item['positive']}"]
+                + [f"- {t}" for t in item["negatives"]],
+            )
+            for item in items
         ]
     dataset, info = load_classification(name, image_size=image_size, size=n)
     out = []

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cyclip.types import BUILTIN_PREFIX
-from cyclip.world import captions, classes, scene, textures, vocabulary
+from cyclip.world import captions, classes, compositional, scene, textures, vocabulary
 from cyclip.world.classes import FACTORS, Factor
 from cyclip.world.vocabulary import WORLD_VERSION
 
-TaskKind = Literal["pairs", "retrieval", "classification"]
+TaskKind = Literal["pairs", "retrieval", "classification", "compositional"]
 Split = Literal["train", "test", "sketch", "noisy", "novel"]
 
 WORLD_PREFIX = "shapes"
@@ -33,6 +33,8 @@ VAL_SIZE = 2_000
 RETRIEVAL_SIZE = 1_000
 """Retrieval images, each with :data:`CAPTIONS_PER_IMAGE` distinct captions."""
 CAPTIONS_PER_IMAGE = 5
+COMPOSITIONAL_SIZE = 1_000
+"""Compositional items (image, true caption, hard negative), 200 per category."""
 CLASSIFICATION_SIZES: dict[Split, int] = {
     "train": 3_024,  # 54 images per seen colour-shape pair (56 pairs): exact class balance
     "test": 1_008,  # 18 per seen pair
@@ -64,6 +66,11 @@ def _build_registry() -> dict[str, TaskSpec]:
         TaskSpec(f"{WORLD_PREFIX}/val", "pairs", VAL_SIZE, "val"),
         TaskSpec(f"{WORLD_PREFIX}/retrieval", "retrieval", RETRIEVAL_SIZE, "retrieval"),
     ]
+    tasks.append(
+        TaskSpec(
+            f"{WORLD_PREFIX}/compositional", "compositional", COMPOSITIONAL_SIZE, "compositional"
+        )
+    )
     for factor in FACTORS:
         for split, size in CLASSIFICATION_SIZES.items():
             name = f"{WORLD_PREFIX}/{factor}/{split}"
@@ -157,4 +164,19 @@ def fingerprint(name: str, size: int | None = None, image_size: int = 64) -> str
     spec = resolve(name)
     n = spec.size if size is None else size
     path = spec.name.replace(WORLD_PREFIX, WORLD_VERSION, 1)
-    return f"{BUILTIN_PREFIX}{path}?n={n}&px={image_size}&def={_definition_digest()}"
+    out = f"{BUILTIN_PREFIX}{path}?n={n}&px={image_size}&def={_definition_digest()}"
+    if spec.kind == "compositional":
+        out += f"&comp={_compositional_digest()}"
+    return out
+
+
+def _compositional_digest() -> str:
+    # Kept apart from the shared digest, so adding the compositional task left every other
+    # task's fingerprint (and the features cached under it) unchanged.
+    parts = (
+        compositional.CATEGORIES,
+        compositional.FRAMES,
+        compositional.RELATION_PHRASES,
+        compositional.COUNTS,
+    )
+    return hashlib.blake2b(repr(parts).encode(), digest_size=6).hexdigest()
