@@ -78,6 +78,32 @@ COMPOSITIONAL = register_task(
 )
 
 
+def _open_sts(request: TaskRequest):
+    from cyclip.data.sts import open_sts
+
+    return open_sts(request.data, request.options)
+
+
+def _sts(evaluator: Evaluator, data) -> dict:
+    from cyclip.evaluation.sts import evaluate_sts  # scipy loads only when STS runs
+
+    return evaluate_sts(evaluator, data)
+
+
+STS = register_task(
+    Task(
+        name="sts",
+        summary="sentence pairs with gold similarity (STS Benchmark, SICK, SentEval STS12-16, "
+        "CSV, builtin:shapes/sts): Spearman / Pearson of the text tower's cosines "
+        "(--option format=, split=, sentence1=, sentence2=, score=, genre=)",
+        open=_open_sts,
+        evaluate=_sts,
+        accepts=("options",),
+        needs_images=False,
+    )
+)
+
+
 def _derived(request: TaskRequest) -> None:
     raise ValueError("robustness is derived from the builtin suite's zero-shot results")
 

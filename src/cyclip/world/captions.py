@@ -276,6 +276,14 @@ def _compose(rng: ItemRng, scene: Scene, plan: CaptionPlan) -> str:
 
 def describe(scene: Scene, rng: ItemRng, plan: CaptionPlan | None = None) -> str:
     """One random true caption of ``scene``, capitalised, within :data:`TOKEN_BUDGET`."""
+    return describe_with_plan(scene, rng, plan)[0]
+
+
+def describe_with_plan(
+    scene: Scene, rng: ItemRng, plan: CaptionPlan | None = None
+) -> tuple[str, CaptionPlan]:
+    """As :func:`describe`, also returning the plan the caption follows: ``plan`` itself, or
+    ``plan`` without positions (then sizes) when the caption had to be shortened."""
     if not scene.objects:
         raise ValueError("cannot describe a scene without objects")
     plan = sample_plan(rng) if plan is None else plan
@@ -283,7 +291,7 @@ def describe(scene: Scene, rng: ItemRng, plan: CaptionPlan | None = None) -> str
         text = _compose(rng, scene, reduced)
         if estimate_tokens(text) <= TOKEN_BUDGET:
             break
-    return text[0].upper() + text[1:]
+    return text[0].upper() + text[1:], reduced
 
 
 def distinct_captions(scene: Scene, rng: ItemRng, k: int, max_tries: int = 200) -> list[str]:

@@ -8,6 +8,7 @@ import textwrap
 from PIL import Image, ImageDraw, ImageFont
 
 from cyclip.world import load_classification, load_compositional, load_pairs, load_retrieval
+from cyclip.world.sts import text_only_error
 from cyclip.world.tasks import resolve
 
 FONT_SIZE = 12
@@ -20,6 +21,8 @@ TEXT_COLOUR = (20, 20, 20)
 def item_texts(name: str, n: int, image_size: int = 64) -> list[tuple[Image.Image, list[str]]]:
     """The first ``n`` items of a task as (image, lines of text describing it)."""
     kind = resolve(name).kind
+    if kind == "sts":
+        raise text_only_error(resolve(name).name)
     if kind == "pairs":
         pairs = load_pairs(name, size=n, image_size=image_size)
         return [(item["image"], [item["caption"]]) for item in pairs]
