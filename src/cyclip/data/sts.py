@@ -35,8 +35,11 @@ import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from cyclip import world
+from cyclip.data.builtin import builtin_task_name, is_builtin, parse_builtin
 
 FORMATS = ("stsb", "sick", "senteval", "csv", "builtin")
 SPLITS = ("train", "dev", "test")
@@ -206,8 +209,6 @@ def read_stsb(path: str | os.PathLike, split: str = "test", source: str | None =
 
 
 def _with_groups(data: STSSet, groups: list[str], kind: str) -> STSSet:
-    from dataclasses import replace
-
     if not any(groups):
         return data
     return replace(data, groups=[g or "-" for g in groups], group_kind=kind)
@@ -314,8 +315,6 @@ def read_senteval(path: str | os.PathLike, source: str | None = None) -> STSSet:
         "senteval",
         fingerprint=_digest(files, format="senteval"),
     )
-    from dataclasses import replace
-
     return replace(data, groups=builder.groups, group_kind="subset")
 
 
@@ -364,13 +363,9 @@ def read_csv(
 
 def read_builtin(source: str) -> STSSet:
     """``builtin:shapes/sts[?size=N]``: caption pairs with the world's graded gold."""
-    from cyclip.data.builtin import parse_builtin
-    from cyclip.world import load_sts
-    from cyclip.world.tasks import canonical_name
-
     name, options = parse_builtin(source)
     options.pop("image_size", None)  # a text-only task: no images to size
-    dataset = load_sts(name, **options)
+    dataset = world.load_sts(name, **options)
     s1, s2, scores = [], [], []
     for i in range(len(dataset)):
         item = dataset[i]
@@ -379,7 +374,7 @@ def read_builtin(source: str) -> STSSet:
         scores.append(item["score"])
     return STSSet(
         source,
-        canonical_name(name),
+        builtin_task_name(source),
         "builtin",
         s1,
         s2,
@@ -393,8 +388,7 @@ def read_builtin(source: str) -> STSSet:
 
 def detect_format(path: str | os.PathLike) -> str:
     """The format of an STS path (see the module docstring); ``ValueError`` when unknown."""
-    text = str(path)
-    if text.startswith("builtin:"):
+    if is_builtin(str(path)):
         return "builtin"
     p = Path(path)
     if p.is_dir():
