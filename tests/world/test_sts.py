@@ -104,3 +104,13 @@ def test_scene_edits_change_what_they_say(pairs):
     lowered = [p for p in edited if p.score < MAX_SCORE]
     assert len(lowered) >= len(edited) // 2
     assert all(p.scene_a != p.scene_b for p in lowered)
+
+
+def test_image_tools_refuse_the_text_only_task(tmp_path, capsys):
+    from cyclip.cli.data import main
+    from cyclip.world.preview import contact_sheet
+
+    with pytest.raises(ValueError, match="text-only task.*cyclip eval --task sts"):
+        contact_sheet("shapes/sts", n=2)
+    assert main(["show", "shapes/sts", "--out", str(tmp_path / "x.png")]) == 2
+    assert "text-only task" in capsys.readouterr().err
