@@ -283,6 +283,7 @@ class FeatureExtractor:
         return CompositionalFeatures(
             t["features"], t["readable"].bool(), t["text_features"], int(t["skipped"][0])
         )
+
     def texts(self, sentences: Sequence[str], fingerprint: str | None = None) -> Tensor:
         """(N, d) unit vectors of N sentences (text tower only, e.g. sentence similarity).
 
