@@ -133,7 +133,7 @@ def summary_table(results: dict[str, dict]) -> str:
     from cyclip.world import load_classification
 
     header = ("task", "classes", "chance", "top-1", "sketch", "noisy", "novel", "cons@1", "probe")
-    rows = [header]
+    rows: list[tuple[str, ...]] = [header]
     for factor in ("shape", "colour", "colour-shape"):
         _, info = load_classification(f"shapes/{factor}/test")
         n = len(info.classnames)

@@ -348,7 +348,12 @@ def read_csv(
         )
     builder = _Builder(str(path))
     for row in rows:
-        builder.add(row.get(sentence1), row.get(sentence2), row.get(score), row.get(genre or ""))
+        builder.add(
+            row.get(sentence1),
+            row.get(sentence2),
+            row.get(score),
+            row.get(genre) or "" if genre else "",
+        )
     data = builder.build(
         source or str(path),
         path.stem,

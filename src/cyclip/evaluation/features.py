@@ -201,7 +201,9 @@ class FeatureExtractor:
 
         Returns ``({"features": (N, d), "labels"?: (N,)}, skipped images, captions per image)``.
         """
-        feats, labels, captions = [], [], []
+        feats: list[Tensor] = []
+        labels: list[Tensor] = []
+        captions: list[list[str]] = []
         skipped = 0
         for batch in self._loader(dataset):
             skipped += int(batch.get("n_skipped", 0))

@@ -33,6 +33,9 @@ from torch import Tensor
 
 from cyclip.evaluation.schema import make_result
 
+ArrayLike = Sequence[float] | np.ndarray | Tensor
+"""Anything ``np.asarray`` turns into a 1-D float array."""
+
 if TYPE_CHECKING:
     from cyclip.data.sts import STSSet
     from cyclip.evaluation.run import Evaluator
@@ -52,7 +55,7 @@ def cosine_scores(embeddings1: Tensor, embeddings2: Tensor) -> Tensor:
     return (a * b).sum(dim=-1)
 
 
-def correlations(predicted: Sequence[float] | Tensor, gold: Sequence[float]) -> dict[str, float]:
+def correlations(predicted: ArrayLike, gold: ArrayLike) -> dict[str, float]:
     """``{"spearman", "pearson"}`` x100 of predictions against gold (scipy.stats); NaN when
     undefined."""
     x = np.asarray(predicted, dtype=np.float64)
@@ -69,7 +72,7 @@ def correlations(predicted: Sequence[float] | Tensor, gold: Sequence[float]) -> 
 
 
 def group_correlations(
-    predicted: Sequence[float] | Tensor, gold: Sequence[float], groups: Sequence[str]
+    predicted: ArrayLike, gold: ArrayLike, groups: Sequence[str]
 ) -> dict[str, dict[str, float]]:
     """:func:`correlations` within each group, groups in first-seen order."""
     x = np.asarray(predicted, dtype=np.float64)
@@ -85,7 +88,7 @@ def group_correlations(
 
 
 def senteval_aggregates(
-    predicted: Sequence[float] | Tensor, gold: Sequence[float], subsets: Sequence[str]
+    predicted: ArrayLike, gold: ArrayLike, subsets: Sequence[str]
 ) -> dict[str, float]:
     """SentEval's aggregates over subsets: ``all/<c>`` (one correlation over all pairs),
     ``mean/<c>`` (mean of the subsets' correlations) and ``wmean/<c>`` (that mean weighted by
@@ -101,8 +104,8 @@ def senteval_aggregates(
 
 
 def sts_metrics(
-    predicted: Sequence[float] | Tensor,
-    gold: Sequence[float],
+    predicted: ArrayLike,
+    gold: ArrayLike,
     groups: Sequence[str] | None = None,
     group_kind: str | None = None,
 ) -> tuple[dict[str, dict[str, float]], dict]:

@@ -138,8 +138,8 @@ def _bare_phrase(rng: ItemRng, group: _Group, plan: CaptionPlan) -> str:
     noun = _noun(rng, obj, plan, plural)
     size = [_size_word(rng, obj.size)] if plan.size else []
     if plan.colour and plan.shape and not plural and rng.chance(0.15):
-        colour = _colour_word(rng, obj.colour)
-        tail = rng.choice((f"that is {colour}", f"in {colour}", f"coloured {colour}"))
+        word = _colour_word(rng, obj.colour)
+        tail = rng.choice((f"that is {word}", f"in {word}", f"coloured {word}"))
         return " ".join([*size, noun, tail])
     colour = [_colour_word(rng, obj.colour)] if plan.colour else []
     return " ".join([*size, *colour, noun])
