@@ -17,6 +17,7 @@ import hashlib
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -179,7 +180,7 @@ def _infer_openai(payload: object, path: Path, device: str | torch.device):
     return build_from_openai_state_dict(state, device=device, source=str(path))
 
 
-def _bias_override(payload: object) -> dict[str, float]:
+def _bias_override(payload: object) -> dict[str, Any]:
     """``{"init_logit_bias": 0.0}`` when a loaded weights file holds a ``logit_bias`` (a SigLIP
     model): open_clip gives an architecture the parameter only when asked, and the loaded value
     replaces the 0."""

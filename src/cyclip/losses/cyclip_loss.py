@@ -132,11 +132,8 @@ class CyCLIPLoss(nn.Module):
             features = StepFeatures(
                 image_features,
                 text_features,
-                *(
-                    (augmented_image_features.float(), augmented_text_features.float())
-                    if augmented_image_features is not None
-                    else ()
-                ),
+                None if augmented_image_features is None else augmented_image_features.float(),
+                None if augmented_text_features is None else augmented_text_features.float(),
             )
             losses = {"contrastive_loss": self.base(features, logit_scale, logit_bias)}
             losses.update(self._cyclic(features))

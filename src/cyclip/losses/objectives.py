@@ -96,7 +96,7 @@ class ContrastiveObjective(nn.Module):
             )
         else:
             loss = contrastive_loss(f.all_image, f.all_text, logit_scale)
-        if f.augmented_image is None:
+        if f.augmented_image is None or f.augmented_text is None:
             return loss
         all_image_aug = dist.gather(f.augmented_image)
         all_text_aug = dist.gather(f.augmented_text)
