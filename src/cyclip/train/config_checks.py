@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from cyclip.device import resolve_device
-from cyclip.losses import CYCLIC_IMPLS, NORMALIZATIONS
+from cyclip.losses import CYCLIC_IMPLS, NORMALIZATIONS, SIGLIP_DIST_IMPLS, base_objective
 from cyclip.precision import PRECISIONS
 from cyclip.rundir import RunDir
 from cyclip.train.checkpoint import list_step_checkpoints
@@ -154,6 +154,7 @@ def _check_loss(cfg: TrainConfig) -> list[str]:
         ("name", loss.name, LOSS_NAMES),
         ("normalization", loss.normalization, NORMALIZATIONS),
         ("cyclic-impl", loss.cyclic_impl, CYCLIC_IMPLS),
+        ("dist-impl", loss.dist_impl, SIGLIP_DIST_IMPLS),
     ):
         if value not in legal:
             out.append(f"--loss.{key} must be one of {', '.join(legal)}, got '{value}'")
@@ -163,10 +164,23 @@ def _check_loss(cfg: TrainConfig) -> list[str]:
             continue
         if not (math.isfinite(value) and value >= 0):
             out.append(f"--loss.{key} must be a finite number >= 0, got {value}")
-        elif loss.name == "clip" and value != 0:
+        elif loss.name in LOSS_NAMES and value != 0:
+            base = base_objective(loss.name)
+            if loss.name == base.name:
+                out.append(
+                    f"--loss.name {base.name} has no cyclic terms but --loss.{key} is {value}; "
+                    f"use --loss.name {base.cyclic_name} to weight them"
+                )
+    if loss.name in LOSS_NAMES and loss.objective != "clip":
+        if loss.local_loss:
             out.append(
-                f"--loss.name clip has no cyclic terms but --loss.{key} is {value}; use "
-                "--loss.name cyclip to weight them"
+                f"--loss.local-loss is an option of the clip objective; {loss.objective} "
+                "computes each rank's rows already (--loss.dist-impl chooses the exchange)"
+            )
+        if cfg.data.inmodal_augment:
+            out.append(
+                "--data.inmodal-augment is defined for the clip objective only; use --loss.name "
+                "clip or cyclip, or drop the flag"
             )
     return out
 

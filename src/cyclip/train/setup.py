@@ -120,6 +120,8 @@ def build_loss(cfg: LossConfig) -> CyCLIPLoss:
         normalization=cfg.normalization,
         implementation=cfg.cyclic_impl,
         local_loss=cfg.local_loss,
+        objective=cfg.objective,
+        dist_impl=cfg.dist_impl,
     )
 
 
@@ -183,6 +185,7 @@ def build_validation(
         workers=data.workers,
         device=device,
         precision=cfg.optim.precision,
+        objective=cfg.loss.objective,
     )
 
 

@@ -361,6 +361,7 @@ class Trainer:
             "samples": p.samples,
             "lr": lr,
             "logit_scale": float(self.raw_model.logit_scale.detach().exp()),
+            **_logit_bias(self.raw_model),
             **terms,
             "grad_norm": result.grad_norm,
             "samples_per_s": self.throughput.rate(),
@@ -447,3 +448,9 @@ class Trainer:
 
 
 __all__ = ["EvalFn", "TrainResult", "Trainer", "TrainingError", "train"]
+
+
+def _logit_bias(model: nn.Module) -> dict[str, float]:
+    """``{"logit_bias": b}`` for a model with a bias (SigLIP), else nothing."""
+    bias = getattr(model, "logit_bias", None)
+    return {} if bias is None else {"logit_bias": float(bias.detach())}
