@@ -175,9 +175,15 @@ class MetricsLogger:
         if self._wandb is not None:
             self._wandb.log({f"train/{k}": v for k, v in scalars.items()}, step=step)
 
-    def log_eval(self, step: int, metrics: Mapping[str, Any]) -> None:
-        """One evaluation line: ``{"step", "eval": {...}}``."""
-        self._write_jsonl({"step": step, "eval": dict(metrics)})
+    def log_eval(
+        self, step: int, metrics: Mapping[str, Any], *, failed: Mapping[str, str] | None = None
+    ) -> None:
+        """One evaluation line: ``{"step", "eval": {...}}``, with ``"failed": {part: cause}``
+        when parts of the evaluation failed."""
+        record: dict[str, Any] = {"step": step, "eval": dict(metrics)}
+        if failed:
+            record["failed"] = dict(failed)
+        self._write_jsonl(record)
         flat = _flatten(metrics)
         if self._tb is not None:
             for key, value in flat.items():
