@@ -62,7 +62,16 @@ COUNTERS = frozenset({"epoch_skipped", "nonfinite_skipped"})
 """Counts drawn only when they are ever non-zero."""
 SIZES = frozenset({"val_pairs"})
 """Sizes drawn only when they change."""
-STYLES = (("-", "o"), ("--", "s"), (":", "^"), ("-.", "v"), ("-", "D"), ("--", "x"), (":", "*"))
+STYLES = (
+    ("-", "o"),
+    ("--", "s"),
+    (":", "^"),
+    ("-.", "v"),
+    ("-", "D"),
+    ("--", "x"),
+    (":", "*"),
+    ("-.", "P"),
+)
 
 
 def _numeric_keys(lines: Sequence[dict]) -> list[str]:
