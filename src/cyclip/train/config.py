@@ -176,7 +176,13 @@ class RunConfig:
     wandb_project: str = "cyclip"
     """W&B project name."""
     eval_every: int = 0
-    """Every this many steps, compute the validation loss on data.val_data (0 = only at the end of the run; it is always computed at the end when there is val_data)."""
+    """Evaluate every this many steps: the validation loss on data.val_data and the tasks of --run.eval-suite (0 = only at the end of the run; there is always an evaluation at the end when there is something to evaluate)."""
+    eval_suite: tuple[str, ...] = ()
+    """What --run.eval-every runs beside the validation loss, on the main process: quick (the builtin quick suite, seconds), builtin (the whole builtin suite), and/or TASK=DATA[,KEY=VALUE...] entries naming any 'cyclip eval' task and its data; KEY is train-data, classnames, templates, superclasses, images or a task option. E.g. --run.eval-suite quick zeroshot=../shared/data/cifar10-test-mini sts=../shared/data/sts/stsbenchmark. Logged as eval/<task>/<dataset>/<group>/<metric>."""
+    eval_fail_fast: bool = False
+    """Stop the run when an evaluation fails (default: report it in one line and train on)."""
+    eval_timeout: float = 14400.0
+    """Seconds the other processes wait for one evaluation on the main process before stopping with an error."""
     max_nonfinite_in_row: int = 5
     """Stop after this many consecutive steps with a non-finite loss or gradient."""
     progress: bool = True

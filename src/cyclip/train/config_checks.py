@@ -21,6 +21,7 @@ from cyclip.train.checkpoint import list_step_checkpoints
 from cyclip.train.config import LOSS_NAMES, TrainConfig
 from cyclip.train.config_file import ConfigError
 from cyclip.train.logging import wandb_installed
+from cyclip.train.periodic import eval_suite_problems
 
 
 def validate(cfg: TrainConfig) -> list[str]:
@@ -278,4 +279,7 @@ def _check_run(cfg: TrainConfig) -> list[str]:
             )
     if r.wandb and not wandb_installed():
         out.append("--run.wandb needs the wandb package: pip install wandb (or drop --run.wandb)")
+    if not (math.isfinite(r.eval_timeout) and r.eval_timeout > 0):
+        out.append(f"--run.eval-timeout must be a positive number of seconds, got {r.eval_timeout}")
+    out += eval_suite_problems(r.eval_suite)
     return out
