@@ -1,0 +1,270 @@
+"""Why CLIP learns colour but hardly shape on the builtin world: the measurements of
+docs/results.md, "Why shape is not learned".
+
+Four measurements, each small enough for two shared CPU cores:
+
+- ``captions``: how often a pre-training caption names each object's shape (and colour).
+- ``pixels``: object diameter in pixels at the model's input size, next to its patch size.
+- ``supervised``: the same image tower trained with a linear head and cross-entropy on
+  ``shapes/shape/train``, tested on ``shapes/shape/test`` (if it fails, the tower or the input
+  size limits shape; if it succeeds, the contrastive signal does).
+- ``clip``: a short CLIP run through :func:`cyclip.train.train` on pre-rendered pairs, then
+  zero-shot shape / colour / colour-shape on the test split.
+
+Runs are compared at equal steps (wall time per step is printed beside each, with the load
+average), since equal wall-clock comparisons are noise on a shared machine.
+
+    python benchmarks/shape_gap.py captions --n 5000
+    python benchmarks/shape_gap.py supervised --model cyclip-tiny --steps 400
+    python benchmarks/shape_gap.py clip --model cyclip-rn-tiny --steps 400 --world shapes-v2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import tempfile
+import time
+from collections import Counter
+
+import torch
+import torch.nn.functional as F
+
+from cyclip.models import create_model
+from cyclip.world import load_classification, load_pairs
+from cyclip.world.vocabulary import COLOURS, SHAPES, SIZES
+
+
+def _words_pattern(words: list[str]) -> re.Pattern:
+    return re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")\b")
+
+
+SHAPE_WORDS = {
+    s.name: _words_pattern([s.name, s.plural, *(w for pair in s.synonyms for w in pair)])
+    for s in SHAPES
+}
+COLOUR_WORDS = {c.name: _words_pattern([c.name, *c.synonyms]) for c in COLOURS}
+
+
+def caption_stats(n: int = 5000, task: str = "shapes/pretrain") -> dict:
+    """Shares (percent) of objects whose shape / colour word appears in their scene's caption.
+
+    An object counts as named when a word for its shape (canonical, plural or synonym) occurs in
+    the caption; with two objects of one shape, one mention counts for both (an upper bound).
+    """
+    dataset = load_pairs(task, size=n)
+    objects = shape_named = colour_named = 0
+    captions_all_shapes = captions_no_shape = 0
+    per_shape: Counter = Counter()
+    per_shape_named: Counter = Counter()
+    for i in range(n):
+        scene, caption = dataset.describe_item(i)
+        text = caption.lower()
+        named = [bool(SHAPE_WORDS[o.shape].search(text)) for o in scene.objects]
+        objects += len(named)
+        shape_named += sum(named)
+        colour_named += sum(bool(COLOUR_WORDS[o.colour].search(text)) for o in scene.objects)
+        captions_all_shapes += all(named)
+        captions_no_shape += not any(named)
+        for o, k in zip(scene.objects, named):
+            per_shape[o.shape] += 1
+            per_shape_named[o.shape] += k
+    return {
+        "task": task,
+        "captions": n,
+        "objects": objects,
+        "objects_shape_named_pct": 100 * shape_named / objects,
+        "objects_colour_named_pct": 100 * colour_named / objects,
+        "captions_naming_every_shape_pct": 100 * captions_all_shapes / n,
+        "captions_naming_no_shape_pct": 100 * captions_no_shape / n,
+        "per_shape_named_pct": {s: 100 * per_shape_named[s] / per_shape[s] for s in per_shape},
+    }
+
+
+def pixel_sizes(image_size: int, patch_size: int | None) -> dict:
+    """Object diameters in pixels at ``image_size`` (the world renders at 64 px, the model's
+    preprocess resizes), and how many patches of ``patch_size`` one object spans."""
+    out: dict = {"image_size": image_size, "patch_size": patch_size}
+    for size in SIZES:
+        d = size.diameter * image_size
+        out[f"{size.name}_px"] = round(d, 1)
+        if patch_size:
+            out[f"{size.name}_patches_across"] = round(d / patch_size, 2)
+    return out
+
+
+def _side(value) -> int:
+    return value[0] if isinstance(value, (tuple, list)) else value
+
+
+def _inputs(bundle, task: str, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    dataset, _ = load_classification(task, size=n)
+    images = torch.stack([bundle.preprocess_val(dataset[i]["image"]) for i in range(len(dataset))])
+    labels = torch.tensor([dataset.describe_item(i)[1] for i in range(len(dataset))])
+    return images, labels  # (N, 3, H, W), (N,)
+
+
+def _cosine_lr(step: int, steps: int, lr: float, warmup: int) -> float:
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    return 0.5 * lr * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+
+
+def supervised(
+    model: str, image_size: int | None, steps: int, batch_size: int, lr: float, seed: int = 0
+) -> dict:
+    """Train ``model``'s image tower plus a linear head on shape labels; test accuracy (%)."""
+    torch.manual_seed(seed)
+    bundle = create_model(model, force_image_size=image_size)
+    visual = bundle.model.visual
+    x_train, y_train = _inputs(bundle, "shapes/shape/train")
+    x_test, y_test = _inputs(bundle, "shapes/shape/test")
+    head = torch.nn.Linear(bundle.model.text_projection.shape[1], len(SHAPES))
+    params = [*visual.parameters(), *head.parameters()]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.1)
+    generator = torch.Generator().manual_seed(seed)
+    curve = {}
+    start = time.perf_counter()
+    for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = _cosine_lr(step, steps, lr, max(1, steps // 10))
+        index = torch.randint(0, len(x_train), (batch_size,), generator=generator)
+        loss = F.cross_entropy(head(visual(x_train[index])), y_train[index])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if (step + 1) % max(1, steps // 4) == 0 or step + 1 == steps:
+            curve[step + 1] = round(_accuracy(visual, head, x_test, y_test), 1)
+    seconds = time.perf_counter() - start
+    return {
+        "model": model,
+        "image_size": _side(bundle.model.visual.image_size),
+        "steps": steps,
+        "batch_size": batch_size,
+        "test_top1_by_step": curve,
+        "seconds_per_step": round(seconds / steps, 3),
+    }
+
+
+@torch.no_grad()
+def _accuracy(visual, head, x: torch.Tensor, y: torch.Tensor) -> float:
+    visual.eval()
+    pred = torch.cat([head(visual(x[i : i + 256])).argmax(1) for i in range(0, len(x), 256)])
+    visual.train()
+    return 100 * (pred == y).float().mean().item()
+
+
+@torch.no_grad()
+def zero_shot(bundle, world: str, n_test: int | None = None) -> dict[str, float]:
+    """Zero-shot top-1 (%) on ``{world}/{shape,colour,colour-shape}/test``."""
+    from cyclip.evaluation import build_classifier, zero_shot_metrics
+
+    model = bundle.model.eval()
+    images, _ = _inputs(bundle, f"{world}/shape/test", n_test)
+    features = F.normalize(
+        torch.cat([model.encode_image(images[i : i + 256]) for i in range(0, len(images), 256)]),
+        dim=-1,
+    )
+    out = {}
+    for factor in ("shape", "colour", "colour-shape"):
+        dataset, info = load_classification(f"{world}/{factor}/test", size=n_test)
+        labels = torch.tensor([dataset.describe_item(i)[1] for i in range(len(dataset))])
+        classifier = build_classifier(model, bundle.tokenizer, info.classnames, info.templates)
+        out[factor] = round(zero_shot_metrics(features, labels, classifier)["top1"], 1)
+    return out
+
+
+def clip_run(
+    model: str,
+    image_size: int | None,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    world: str = "shapes",
+    seed: int = 0,
+) -> dict:
+    """A short CLIP run (contrastive loss only) on pre-rendered pairs, then zero-shot."""
+    from cyclip.data import DataConfig
+    from cyclip.experiments.pairs import TensorPairLoader, render_pairs
+    from cyclip.train import LossConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig, train
+
+    bundle = create_model(model, force_image_size=image_size)
+    n = steps * batch_size
+    render_start = time.perf_counter()
+    images, texts = render_pairs(bundle, n, task=f"{world}/pretrain")
+    render_seconds = time.perf_counter() - render_start
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = TrainConfig(
+            model=ModelConfig(name=model, force_image_size=image_size),
+            data=DataConfig(val_data=None, batch_size=batch_size, workers=0),
+            loss=LossConfig(name="clip"),
+            optim=OptimConfig(lr=lr, warmup_steps=max(1, steps // 10), max_steps=steps),
+            run=RunConfig(
+                output_dir=tmp,
+                name="run",
+                seed=seed,
+                log_every=max(1, steps // 4),
+                checkpoint_every=0,
+                keep_last=1,
+                tensorboard=False,
+                progress=False,
+            ),
+        )
+        start = time.perf_counter()
+        result = train(
+            cfg, loader=TensorPairLoader(images, texts, batch_size=batch_size, seed=seed)
+        )
+        seconds = time.perf_counter() - start
+        from cyclip.evaluation import load_model
+
+        loaded = load_model(checkpoint=result.checkpoint)
+        scores = zero_shot(loaded.bundle, world)
+    return {
+        "model": model,
+        "image_size": _side(bundle.model.visual.image_size),
+        "world": world,
+        "steps": steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        "zero_shot_top1": scores,
+        "train_seconds_per_step": round(seconds / steps, 3),
+        "render_seconds": round(render_seconds, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=("captions", "pixels", "supervised", "clip"))
+    parser.add_argument("--n", type=int, default=5000, help="captions to count")
+    parser.add_argument("--world", default="shapes", help="world prefix, e.g. shapes-v2")
+    parser.add_argument("--model", default="cyclip-tiny")
+    parser.add_argument("--image-size", type=int, default=None)
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.what == "captions":
+        out = caption_stats(args.n, f"{args.world}/pretrain")
+    elif args.what == "pixels":
+        visual = create_model(args.model, force_image_size=args.image_size).model.visual
+        patch = getattr(visual, "patch_size", None)
+        out = pixel_sizes(_side(visual.image_size), _side(patch) if patch else None)
+    elif args.what == "supervised":
+        out = supervised(
+            args.model, args.image_size, args.steps, args.batch_size, args.lr, args.seed
+        )
+    else:
+        out = clip_run(
+            args.model, args.image_size, args.steps, args.batch_size, args.lr, args.world, args.seed
+        )
+    out["load_average"] = [round(x, 1) for x in os.getloadavg()]
+    out["torch_threads"] = torch.get_num_threads()
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
