@@ -158,22 +158,30 @@ def _accuracy(visual, head, x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def zero_shot(bundle, world: str, n_test: int | None = None) -> dict[str, float]:
-    """Zero-shot top-1 (%) on ``{world}/{shape,colour,colour-shape}/test``."""
-    from cyclip.evaluation import build_classifier, zero_shot_metrics
+def _features(model, images: torch.Tensor) -> torch.Tensor:
+    chunks = [model.encode_image(images[i : i + 256]) for i in range(0, len(images), 256)]
+    return F.normalize(torch.cat(chunks), dim=-1)  # (N, d)
+
+
+@torch.no_grad()
+def zero_shot(bundle, world: str, probe: bool = True) -> dict[str, float]:
+    """Zero-shot top-1 (%) on ``{world}/{shape,colour,colour-shape}/test``, and (``probe``) a
+    linear probe of the image features on shape, fit on ``{world}/shape/train``."""
+    from cyclip.evaluation import build_classifier, linear_probe, zero_shot_metrics
 
     model = bundle.model.eval()
-    images, _ = _inputs(bundle, f"{world}/shape/test", n_test)
-    features = F.normalize(
-        torch.cat([model.encode_image(images[i : i + 256]) for i in range(0, len(images), 256)]),
-        dim=-1,
-    )
+    images, shape_labels = _inputs(bundle, f"{world}/shape/test")
+    features = _features(model, images)
     out = {}
     for factor in ("shape", "colour", "colour-shape"):
-        dataset, info = load_classification(f"{world}/{factor}/test", size=n_test)
+        dataset, info = load_classification(f"{world}/{factor}/test")
         labels = torch.tensor([dataset.describe_item(i)[1] for i in range(len(dataset))])
         classifier = build_classifier(model, bundle.tokenizer, info.classnames, info.templates)
         out[factor] = round(zero_shot_metrics(features, labels, classifier)["top1"], 1)
+    if probe:
+        x_train, y_train = _inputs(bundle, f"{world}/shape/train")
+        result = linear_probe(_features(model, x_train), y_train, features, shape_labels)
+        out["shape_probe"] = round(result["top1"], 1)
     return out
 
 
@@ -185,14 +193,20 @@ def clip_run(
     lr: float,
     world: str = "shapes",
     seed: int = 0,
+    pairs: int | None = None,
+    curve_every: int = 0,
 ) -> dict:
-    """A short CLIP run (contrastive loss only) on pre-rendered pairs, then zero-shot."""
+    """A short CLIP run (contrastive loss only) on pre-rendered pairs, then zero-shot.
+
+    ``pairs`` caps the rendered pairs (default one pass: steps x batch size; fewer repeat in
+    epochs, as 64 px float images take 48 KiB each); ``curve_every`` also records zero-shot shape
+    every that many steps."""
     from cyclip.data import DataConfig
     from cyclip.experiments.pairs import TensorPairLoader, render_pairs
     from cyclip.train import LossConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig, train
 
     bundle = create_model(model, force_image_size=image_size)
-    n = steps * batch_size
+    n = min(steps * batch_size, pairs or steps * batch_size)
     render_start = time.perf_counter()
     images, texts = render_pairs(bundle, n, task=f"{world}/pretrain")
     render_seconds = time.perf_counter() - render_start
@@ -207,17 +221,33 @@ def clip_run(
                 name="run",
                 seed=seed,
                 log_every=max(1, steps // 4),
+                eval_every=curve_every,
                 checkpoint_every=0,
                 keep_last=1,
                 tensorboard=False,
                 progress=False,
             ),
         )
+        curve: dict[int, float] = {}
+        eval_seconds = 0.0
+
+        def shape_curve(model, step: int) -> dict[str, float]:
+            nonlocal eval_seconds
+            t0 = time.perf_counter()
+            was_training = model.training
+            shape = zero_shot(bundle._replace(model=model), world, probe=False)["shape"]
+            model.train(was_training)
+            curve[step] = shape
+            eval_seconds += time.perf_counter() - t0
+            return {"zero_shot_shape": shape}
+
         start = time.perf_counter()
         result = train(
-            cfg, loader=TensorPairLoader(images, texts, batch_size=batch_size, seed=seed)
+            cfg,
+            eval_fn=shape_curve if curve_every else None,
+            loader=TensorPairLoader(images, texts, batch_size=batch_size, seed=seed),
         )
-        seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - start - eval_seconds
         from cyclip.evaluation import load_model
 
         loaded = load_model(checkpoint=result.checkpoint)
@@ -229,7 +259,9 @@ def clip_run(
         "steps": steps,
         "batch_size": batch_size,
         "lr": lr,
+        "pairs": n,
         "zero_shot_top1": scores,
+        "zero_shot_shape_by_step": curve,
         "train_seconds_per_step": round(seconds / steps, 3),
         "render_seconds": round(render_seconds, 1),
     }
@@ -246,6 +278,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pairs", type=int, default=None, help="cap on rendered pairs (clip)")
+    parser.add_argument("--curve-every", type=int, default=0, help="zero-shot shape every N steps")
     args = parser.parse_args()
     if args.what == "captions":
         out = caption_stats(args.n, f"{args.world}/pretrain")
@@ -259,7 +293,15 @@ def main() -> None:
         )
     else:
         out = clip_run(
-            args.model, args.image_size, args.steps, args.batch_size, args.lr, args.world, args.seed
+            args.model,
+            args.image_size,
+            args.steps,
+            args.batch_size,
+            args.lr,
+            args.world,
+            args.seed,
+            args.pairs,
+            args.curve_every,
         )
     out["load_average"] = [round(x, 1) for x in os.getloadavg()]
     out["torch_threads"] = torch.get_num_threads()

@@ -35,6 +35,9 @@ class DemoArgs:
     """Parent folder of the run directory."""
     name: str | None = None
     """Run directory name (default: demo-<date>-<time>)."""
+    model: str = "cyclip-small"
+    """open_clip architecture to train, e.g. cyclip-rn-tiny (a ResNet tower that learns shape; see
+    docs/results.md, "Why shape is not learned")."""
     steps: int | None = None
     """Optimiser steps (default: 500, or 40 with --quick)."""
     batch_size: int = 256
@@ -59,7 +62,7 @@ def _train_config(args: DemoArgs, name: str):
 
     steps = args.steps or (40 if args.quick else 500)
     return TrainConfig(
-        model=ModelConfig(name="cyclip-small"),
+        model=ModelConfig(name=args.model),
         data=DataConfig(
             train_data="builtin:shapes/pretrain",
             val_data="builtin:shapes/val?size=512" if args.quick else "builtin:shapes/val",
@@ -183,7 +186,7 @@ def run(args: DemoArgs) -> int:
         return 2
     start = time.perf_counter()
     print(
-        f"[1/3] training cyclip-small with {args.loss} ({args.normalization}) "
+        f"[1/3] training {args.model} with {args.loss} ({args.normalization}) "
         f"for {cfg.optim.max_steps} steps of {args.batch_size} pairs",
         flush=True,
     )
@@ -209,7 +212,7 @@ def run(args: DemoArgs) -> int:
     print(f"report:        {paths.html}")
     print(
         f"checkpoint:    {result.checkpoint}  (loads in open_clip: "
-        f"open_clip.create_model('cyclip-small', pretrained=PATH) after 'import cyclip.models')"
+        f"open_clip.create_model('{args.model}', pretrained=PATH) after 'import cyclip.models')"
     )
     print(
         f"wall time:     {done - start:.0f} s (train {trained - start:.0f} s, "
