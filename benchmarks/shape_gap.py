@@ -16,7 +16,8 @@ average), since equal wall-clock comparisons are noise on a shared machine.
 
     python benchmarks/shape_gap.py captions --n 5000
     python benchmarks/shape_gap.py supervised --model cyclip-tiny --steps 400
-    python benchmarks/shape_gap.py clip --model cyclip-rn-tiny --steps 400 --world shapes-v2
+    python benchmarks/shape_gap.py clip --model cyclip-rn-tiny --steps 1000 --pairs 51200
+    python benchmarks/shape_gap.py steps --models cyclip-small cyclip-rn-tiny --batch-size 256
 """
 
 from __future__ import annotations
@@ -267,9 +268,31 @@ def clip_run(
     }
 
 
+def model_step_times(models: list[str], batch_size: int, steps: int = 5, warmup: int = 1) -> dict:
+    """Median seconds of one full CyCLIP ("mean") training step per model, the models' steps
+    alternating (A B C A B C ...) so that load changes hit all alike (see benchmarks/steps.py)."""
+    import statistics
+
+    from steps import CYCLIP, interleaved_step_times, make_step, synthetic_batch
+
+    from cyclip.losses import CyCLIPLoss
+
+    fns = {}
+    for name in models:
+        step, shapes = make_step(name, CyCLIPLoss(**CYCLIP), "fp32", torch.device("cpu"))
+        data = synthetic_batch(shapes["image_size"], shapes["context_length"], batch_size)
+        fns[name] = lambda step=step, data=data: step([data], 1e-4)
+    times = interleaved_step_times(fns, steps, warmup, lambda: None)
+    return {
+        "batch_size": batch_size,
+        "median_step_s": {name: round(statistics.median(ts), 3) for name, ts in times.items()},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("captions", "pixels", "supervised", "clip"))
+    parser.add_argument("what", choices=("captions", "pixels", "supervised", "clip", "steps"))
+    parser.add_argument("--models", nargs="+", default=["cyclip-small", "cyclip-rn-tiny"])
     parser.add_argument("--n", type=int, default=5000, help="captions to count")
     parser.add_argument("--world", default="shapes", help="world prefix, e.g. shapes-v2")
     parser.add_argument("--model", default="cyclip-tiny")
@@ -287,6 +310,8 @@ def main() -> None:
         visual = create_model(args.model, force_image_size=args.image_size).model.visual
         patch = getattr(visual, "patch_size", None)
         out = pixel_sizes(_side(visual.image_size), _side(patch) if patch else None)
+    elif args.what == "steps":
+        out = model_step_times(args.models, args.batch_size)
     elif args.what == "supervised":
         out = supervised(
             args.model, args.image_size, args.steps, args.batch_size, args.lr, args.seed

@@ -43,5 +43,5 @@ def test_pixel_sizes_are_diameters_over_patches() -> None:
 def test_demo_trains_the_model_it_is_given() -> None:
     from cyclip.cli.demo import DemoArgs, _train_config
 
-    assert _train_config(DemoArgs(), "x").model.name == "cyclip-small"
-    assert _train_config(DemoArgs(model="cyclip-rn-tiny"), "x").model.name == "cyclip-rn-tiny"
+    assert _train_config(DemoArgs(), "x").model.name == "cyclip-rn-tiny"
+    assert _train_config(DemoArgs(model="cyclip-small"), "x").model.name == "cyclip-small"
