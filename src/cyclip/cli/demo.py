@@ -201,6 +201,7 @@ def _compositional_lines(results: dict[str, dict]) -> list[str]:
 
 
 def run(args: DemoArgs) -> int:
+    """Train, evaluate and report as ``args`` says; returns the exit code."""
     from cyclip.report import build_report
     from cyclip.train import train, validate
 
@@ -251,6 +252,7 @@ def run(args: DemoArgs) -> int:
 
 
 def main(argv: list[str]) -> int:
+    """Run ``cyclip demo`` with the given arguments; returns the exit code."""
     try:
         args = parse_cli(DemoArgs, argv, PROG, DemoArgs.__doc__)
     except SystemExit as exc:

@@ -49,6 +49,8 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class LoadedModel:
+    """A model ready to evaluate (eval mode) and where it came from."""
+
     bundle: ModelBundle
     info: ModelInfo
 

@@ -28,6 +28,7 @@ TRAINING_PANELS = (
 
 
 def colour(i: int) -> str:
+    """The ``i``-th run's colour (the palette repeats)."""
     return PALETTE[i % len(PALETTE)]
 
 

@@ -81,6 +81,7 @@ def format_duration(seconds: float) -> str:
 
 
 def wandb_installed() -> bool:
+    """Whether the ``wandb`` package can be imported (without importing it)."""
     return importlib.util.find_spec("wandb") is not None
 
 
