@@ -26,6 +26,7 @@ PY_DIRS := $(wildcard src tests benchmarks experiments)
 lint: $(STAMP)
 	$(BIN)/ruff check $(PY_DIRS)
 	$(BIN)/ruff format --check $(PY_DIRS)
+	$(BIN)/mypy
 
 test: lint
 	$(BIN)/python -m pytest

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -158,7 +159,7 @@ def new_wait_group(timeout_s: float) -> object | None:
     return dist.new_group(backend="gloo", timeout=datetime.timedelta(seconds=timeout_s))
 
 
-def wait_for_main(obj: object, group: object | None, *, timeout_s: float, what: str) -> object:
+def wait_for_main(obj: Any, group: Any, *, timeout_s: float, what: str) -> Any:
     """Every rank blocks until the main process sends ``obj``; returns the main process's object.
 
     ``group`` comes from :func:`new_wait_group` (``timeout_s`` is its timeout, for the message).

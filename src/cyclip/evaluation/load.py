@@ -112,6 +112,7 @@ def load_model(
         raise ValueError("nothing to evaluate: pass --checkpoint PATH or --model NAME")
     if checkpoint is not None:
         return _load_checkpoint(Path(checkpoint), model, device)
+    assert model is not None  # checked above
     if pretrained is None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
@@ -130,7 +131,7 @@ def load_model(
 
 
 def _load_checkpoint(path: Path, model: str | None, device: str | torch.device) -> LoadedModel:
-    payload = load_weights_only(path)
+    payload: Any = load_weights_only(path)
     fp = file_fingerprint(path)
     if not is_cyclip_checkpoint(payload):
         if model is None and (inferred := _infer_openai(payload, path, device)) is not None:

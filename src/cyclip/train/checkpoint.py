@@ -26,7 +26,7 @@ from cyclip.rundir import (
 from cyclip.safe_load import load_weights_only
 
 
-def unwrap_model(model: nn.Module) -> nn.Module:
+def unwrap_model(model: Any) -> nn.Module:
     """The plain model under DDP (``.module``) and ``torch.compile`` (``._orig_mod``) wrappers."""
     while True:
         if hasattr(model, "_orig_mod"):

@@ -107,7 +107,7 @@ def _toml_loads(text: str) -> dict[str, Any]:
     return tomllib.loads(text)
 
 
-def valid_keys(cls: type = TrainConfig, prefix: str = "") -> list[str]:
+def valid_keys(cls: Any = TrainConfig, prefix: str = "") -> list[str]:
     """Every dotted key a config file may set, e.g. ``optim.lr``."""
     keys = []
     hints = typing.get_type_hints(cls)

@@ -209,7 +209,7 @@ class TrainStep:
             with self.autocast():
                 features = forward_features(self.model, micro_batches[0], self.device)
                 losses = self.loss_fn(**features, output_dict=True)
-            self._backward(sum(losses.values()))
+            self._backward(_total(losses))
             return _detach(losses), _detach(features)
         with torch.no_grad(), self.autocast():
             cached = [forward_features(self.model, mb, self.device) for mb in micro_batches]
@@ -226,7 +226,7 @@ class TrainStep:
                         if key in fresh:
                             inputs[key] = fresh[key] if j == last else fresh[key].detach()
                     losses = self.loss_fn(**inputs, output_dict=True)
-                self._backward(sum(losses.values()))
+                self._backward(_total(losses))
             if j == 0:
                 first_losses = _detach(losses)
         features = {k: torch.cat([c[k] for c in cached]) for k in FEATURE_KEYS if k in cached[0]}
@@ -272,6 +272,15 @@ class TrainStep:
             updated=not bad,
             n_samples=int(features["image_features"].shape[0]),
         )
+
+
+def _total(losses: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The sum of the loss terms (the objective), added in order as ``sum()`` would."""
+    terms = iter(losses.values())
+    total = next(terms)
+    for term in terms:
+        total = total + term
+    return total
 
 
 def _detach(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

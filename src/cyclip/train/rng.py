@@ -34,7 +34,7 @@ def capture_rng_state() -> dict[str, Any]:
         "python": torch.tensor(py_state, dtype=torch.int64),  # (625,)
         "python_gauss": gauss,
         "numpy_kind": str(kind),
-        "numpy": torch.from_numpy(keys.astype(np.int64)),  # (624,)
+        "numpy": torch.from_numpy(np.asarray(keys, dtype=np.int64)),  # (624,)
         "numpy_pos": int(pos),
         "numpy_has_gauss": int(has_gauss),
         "numpy_gauss": float(cached),

@@ -114,6 +114,8 @@ def build_model(cfg: ModelConfig, device: torch.device) -> ModelBundle:
 def build_loss(cfg: LossConfig) -> CyCLIPLoss:
     """The objective of a resolved :class:`LossConfig` (lambdas concrete: see
     :meth:`TrainConfig.resolved`, which :func:`cyclip.train.train` applies once)."""
+    if cfg.lambda_inmodal is None or cfg.lambda_crossmodal is None:
+        raise ValueError("build_loss needs a resolved LossConfig (LossConfig.resolved())")
     return CyCLIPLoss(
         lambda_inmodal=cfg.lambda_inmodal,
         lambda_crossmodal=cfg.lambda_crossmodal,
@@ -127,7 +129,7 @@ def build_loss(cfg: LossConfig) -> CyCLIPLoss:
 
 def wrap_model(model: nn.Module, device: torch.device, *, compile_model: bool) -> nn.Module:
     """DDP when distributed (gradients averaged over ranks), then ``torch.compile`` if asked."""
-    wrapped = model
+    wrapped: Any = model
     if dist.is_distributed():
         device_ids = [device.index] if device.type == "cuda" else None
         wrapped = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)

@@ -92,8 +92,9 @@ def restore_training_state(
         )
     model.load_state_dict(ckpt["state_dict"])
     optimizer.load_state_dict(ckpt["optimizer"])
-    if scaler is not None and ckpt.get("scaler"):
-        scaler.load_state_dict(ckpt["scaler"])
+    scaler_state = ckpt.get("scaler")
+    if scaler is not None and scaler_state:
+        scaler.load_state_dict(scaler_state)
     return Progress(
         step=int(ckpt["step"]),
         epoch=int(ckpt["epoch"]),
