@@ -4,6 +4,7 @@ the table of contents of a run; each line is a function of its own module.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -92,9 +93,10 @@ def train(cfg: TrainConfig, *, eval_fn: EvalFn | None = None, loader: Any = None
         )
     owns_process_group = not dist.is_distributed()
     info = dist.init_distributed(device=cfg.run.device)
+    held = contextlib.ExitStack()  # releases the run directory's lock, even if setup fails
     try:
         try:
-            trainer = Trainer(cfg, info.device, eval_fn=eval_fn, loader=loader)
+            trainer = Trainer(cfg, info.device, eval_fn=eval_fn, loader=loader, held=held)
         except ConfigError:
             raise
         except (ValueError, FileNotFoundError) as exc:
@@ -114,6 +116,7 @@ def train(cfg: TrainConfig, *, eval_fn: EvalFn | None = None, loader: Any = None
                 "--data.workers / --data.batch-size; continue with --run.resume latest."
             ) from exc
     finally:
+        held.close()
         if owns_process_group:
             dist.cleanup()
 
@@ -128,7 +131,10 @@ class Trainer:
         *,
         eval_fn: EvalFn | None = None,
         loader: Any = None,
+        held: contextlib.ExitStack | None = None,
     ) -> None:
+        """``held``: where the run directory's lock is registered for release (by default it is
+        released when :meth:`run` returns)."""
         self.cfg, self.device, self.eval_fn = cfg, device, eval_fn
         self.main = dist.is_main_process()
         configure_backends(cfg.run.deterministic, device)
@@ -139,7 +145,9 @@ class Trainer:
         self.total_steps = cfg.optim.max_steps or cfg.optim.epochs * steps_per_epoch(
             self.loader, cfg
         )
-        self.run_dir = prepare_run_dir(cfg.run, cfg.model, cfg.loss)
+        self.run_dir, self.lock = prepare_run_dir(cfg.run, cfg.model, cfg.loss)
+        if held is not None:
+            held.callback(self.lock.release)
         self.optimizer = build_optimizer(
             self.raw_model,
             lr=cfg.optim.lr,
@@ -215,6 +223,7 @@ class Trainer:
                 )
         finally:
             self.logger.close()
+            self.lock.release()
         return TrainResult(
             run_dir=self.run_dir,
             step=self.progress.step,
