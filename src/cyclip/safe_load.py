@@ -19,6 +19,12 @@ def describe_load_error(exc: BaseException, limit: int = 300) -> str:
     return f"{type(exc).__name__}: {detail[:limit]}"
 
 
+def _refused_by_weights_only(exc: BaseException) -> bool:
+    """Whether ``torch.load`` read the file but refused an object in it (rather than failing to
+    read it at all: a truncated zip, random bytes)."""
+    return "Weights only load failed" in str(exc) or "GLOBAL" in str(exc)
+
+
 def load_weights_only(path: str | os.PathLike, what: str = "checkpoint") -> object:
     """``torch.load(path, weights_only=True)`` on the CPU, with actionable errors.
 
@@ -33,6 +39,11 @@ def load_weights_only(path: str | os.PathLike, what: str = "checkpoint") -> obje
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError, RuntimeError, EOFError, ...
+        if not _refused_by_weights_only(exc):
+            raise ValueError(
+                f"{what} {path} is truncated or corrupt, or not a torch file "
+                f"({describe_load_error(exc, limit=120)})"
+            ) from exc
         raise ValueError(
             f"cannot read {what} {path} with weights_only=True ({describe_load_error(exc)}); "
             "cyclip loads only files of plain tensors and containers, which cannot run code: "

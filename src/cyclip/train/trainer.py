@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -16,10 +17,11 @@ import torch
 from torch import nn
 
 from cyclip import distributed as dist
-from cyclip.rundir import RunDir
+from cyclip.rundir import CheckpointPayload, RunDir
 from cyclip.train.checkpoint import (
     CheckpointManager,
     load_checkpoint,
+    load_with_fallback,
     newest_checkpoint,
     remove_stale_temp_files,
 )
@@ -406,7 +408,7 @@ class Trainer:
             remove_stale_temp_files(self.checkpoints.directory)
         if path is None:
             return
-        ckpt = load_checkpoint(path)
+        ckpt, path = self._load_resume_checkpoint(path)
         self.progress = restore_training_state(
             ckpt,
             path,
@@ -421,6 +423,18 @@ class Trainer:
         if self.main:
             p = self.progress
             print(f"resuming from {path} at step {p.step} (epoch {p.epoch})", flush=True)
+
+    def _load_resume_checkpoint(self, path: Path) -> tuple[CheckpointPayload, Path]:
+        """The checkpoint at ``path``; for ``latest`` or a directory, the newest complete one
+        when the newest is unreadable (one line per skipped file)."""
+        resume = str(self.cfg.run.resume)
+        if resume != "latest" and not Path(resume).is_dir():
+            return load_checkpoint(path), path
+        loaded, ckpt, notes = load_with_fallback(path)
+        if self.main:
+            for note in notes:
+                print(f"cyclip train: warning: {note}", file=sys.stderr, flush=True)
+        return ckpt, loaded
 
 
 __all__ = ["EvalFn", "TrainResult", "Trainer", "TrainingError", "train"]
