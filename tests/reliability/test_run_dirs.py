@@ -75,24 +75,30 @@ def test_second_training_process_in_a_busy_run_dir_refuses_with_one_line(tmp_pat
 
 @pytest.mark.slow
 def test_second_real_process_on_a_training_run_refuses(tmp_path):
-    """A real ``cyclip train`` trains (slowly: checkpoints take 2 s); a second ``--run.resume
-    latest`` of it exits 2 with one line while it runs, and the first finishes untouched."""
+    """A real ``cyclip train`` trains (slowly: each checkpoint takes 2 s); a second
+    ``--run.resume latest`` of it exits 2 with one line while it runs; the first, stopped by
+    SIGTERM, has one uninterleaved metrics log."""
+    import signal
+
     from .conftest import start, wait_for
 
-    args = train_args(tmp_path, "both", "--optim.max-steps", "8", "--run.resume", "latest")
+    args = train_args(tmp_path, "both", "--optim.max-steps", "400", "--run.resume", "latest")
     first = start(cyclip_cmd(args, faults=True), tmp_path / "first.log", FAULT_SLOW_SAVE="2")
     try:
         wait_for(lambda: (tmp_path / "both" / "metrics.jsonl").exists(), first, "training", 240)
         second = run(cyclip_cmd(args), 240)
+        assert first.poll() is None, "the first run ended too early for this test"
         assert second.returncode == 2, second.stderr[-2000:]
         assert "in use by another cyclip process" in second.stderr
-        assert first.wait(300) == 0
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(120) == 128 + signal.SIGTERM
     finally:
         if first.poll() is None:
             first.kill()
             first.wait()
-    steps = [json.loads(x)["step"] for x in (tmp_path / "both/metrics.jsonl").read_text().split()]
-    assert steps == list(range(1, 9))
+    lines = (tmp_path / "both/metrics.jsonl").read_text().splitlines()
+    steps = [json.loads(x)["step"] for x in lines]
+    assert steps == list(range(1, len(steps) + 1))
 
 
 @pytest.mark.parametrize("where", ["file-as-run-dir", "file-as-checkpoints", "dev-null"])

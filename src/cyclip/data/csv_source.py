@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
-from cyclip.data.images import clean_caption, load_image
+from cyclip.data.images import clean_caption, load_image, refuse_special_file
 from cyclip.data.packed import PackedStrings
 from cyclip.types import BadSampleError
 
@@ -133,6 +133,7 @@ def read_csv_table(
             the columns present).
     """
     path = Path(path)
+    refuse_special_file(path, "CSV file")
     if not path.is_file():
         raise FileNotFoundError(f"CSV file not found: {path}")
     text = path.read_bytes().decode("utf-8", "surrogateescape").removeprefix("\ufeff")
