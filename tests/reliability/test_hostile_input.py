@@ -70,3 +70,74 @@ def test_a_fifo_among_the_images_with_a_worker_does_not_hang_the_real_command(tm
         unblock_fifo(fifo)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
+
+
+def test_a_run_where_every_sample_is_bad_stops_with_a_message(tmp_path, capsys):
+    """``--data.max-skip-rate 1.0`` tolerates any skip rate, but no batch can ever be formed:
+    the run stops (exit 1, one line) instead of spinning at step 0."""
+    (tmp_path / "pairs.csv").write_text(
+        "filepath,caption\n" + "\n".join(f"missing/{i}.png,a caption {i}" for i in range(16))
+    )
+    args = train_args(tmp_path, "allbad", data=str(tmp_path / "pairs.csv"))
+    args += ["--data.train-num-samples", "16", "--data.max-skip-rate", "1.0"]
+    code = within(120, cli.main, args[1:])
+    lines = error_lines(capsys.readouterr().err)
+    assert code == 1 and len(lines) == 1, lines
+    assert "no batch" in lines[0] and "16 of 16" in lines[0] and "/missing/" in lines[0]
+
+
+def _coco(root, names, captions=None, extra_images=()):
+    import json
+
+    (root / "annotations").mkdir(parents=True, exist_ok=True)
+    images = [{"id": i, "file_name": n} for i, n in enumerate(names)] + list(extra_images)
+    captions = captions if captions is not None else [f"caption {i}" for i in range(len(names))]
+    anns = [{"id": i, "image_id": i % len(names), "caption": c} for i, c in enumerate(captions)]
+    path = root / "annotations" / "captions_train.json"
+    path.write_text(json.dumps({"images": images, "annotations": anns}))
+    return path
+
+
+def test_the_coco_image_root_is_not_fooled_by_a_few_bad_first_names(tmp_path):
+    """The first five ``file_name``s happen to exist in the COCO root (strays), the other 20
+    are in ``ROOT/train``: the folder holding most images is chosen."""
+    from cyclip.data.coco import read_coco
+
+    write_pairs(tmp_path / "train", 20)
+    stray = [f"stray{i}.png" for i in range(5)]
+    for name in stray:
+        (tmp_path / name).write_bytes((tmp_path / "train" / "0000.png").read_bytes())
+    names = stray + [f"{i:04d}.png" for i in range(20)]
+    index = read_coco(_coco(tmp_path, names))
+    assert index.folder == tmp_path / "train"
+
+
+@pytest.mark.parametrize("case", ["no-file-name", "truncated"])
+def test_a_broken_coco_file_is_a_value_error_naming_the_file(tmp_path, case):
+    from cyclip.data.coco import read_coco
+
+    write_pairs(tmp_path / "train", 4)
+    path = _coco(tmp_path, [f"{i:04d}.png" for i in range(4)], extra_images=[{"id": 9, "width": 3}])
+    if case == "truncated":
+        path.write_text(path.read_text()[:-40])
+    with pytest.raises(ValueError, match="captions_train.json") as err:
+        read_coco(path)
+    if case == "no-file-name":
+        assert "file_name" in str(err.value) and "9" in str(err.value)
+
+
+def test_coco_captions_that_are_not_text_are_not_trained_on(tmp_path):
+    """Numbers and nulls are not captions (not "12345" / "None"); NUL bytes separate words."""
+    from cyclip.data.coco import CocoPairs, read_coco
+    from cyclip.types import BadSampleError
+
+    write_pairs(tmp_path / "train", 4)
+    index = read_coco(
+        _coco(tmp_path, [f"{i:04d}.png" for i in range(4)], [12345, None, "a\x00dog", "ok"])
+    )
+    pairs = CocoPairs(index)
+    for i in (0, 1):
+        with pytest.raises(BadSampleError, match="not text"):
+            pairs[i]
+    assert pairs[2]["caption"] == "a dog"
+    assert index.captions[0] == () and index.captions[2] == ("a dog",)

@@ -81,8 +81,20 @@ class SkipMonitor:
         self.examples: list[str] = []
 
     def new_epoch(self) -> None:
+        self.last_epoch = (self.seen, self.skipped, list(self.examples))
         self.seen = self.skipped = 0
         self.examples = []
+
+    def no_batch_error(self, epoch: int) -> TrainingError:
+        """The error for an epoch that ended without a single optimiser step (every sample
+        unreadable, whatever ``max_rate`` tolerates): the run could only spin."""
+        seen, skipped, examples = getattr(self, "last_epoch", (self.seen, self.skipped, []))
+        shown = ", ".join(examples) if examples else "(no example names reported)"
+        return TrainingError(
+            f"no batch could be formed in epoch {epoch}: {skipped} of {seen} samples were "
+            f"unreadable and skipped, e.g. {shown}. Fix the data (paths, image root) and rerun; "
+            "--data.max-skip-rate cannot help when nothing is readable."
+        )
 
     def record(self, n_good: int, n_skipped: int, examples: Sequence[str] = ()) -> None:
         """Add one batch (or one step, already summed over ranks)."""

@@ -210,7 +210,10 @@ class Trainer:
                         self.pending_rng, seed=self.cfg.run.seed, step=self.progress.step
                     )
                 while self.progress.step < self.total_steps and not self.stop_now:
+                    step_before, whole_epoch = self.progress.step, self.progress.batch_in_epoch == 0
                     self._train_epoch()
+                    if whole_epoch and self.progress.step == step_before and not self.stop_now:
+                        raise self.skips.no_batch_error(self.progress.epoch - 1)
                 if self.cfg.run.eval_every and not self.stop_now:
                     self._evaluate()
                 if self.saved_position != self.progress.position():
