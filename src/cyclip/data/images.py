@@ -156,7 +156,17 @@ def clean_caption(text: str, key: str) -> str:
     Raises:
         BadSampleError: the caption is empty or only whitespace.
     """
-    cleaned = " ".join(text.split())
+    cleaned = collapse_whitespace(text)
     if not cleaned:
         raise BadSampleError(key, "empty caption")
     return cleaned
+
+
+# C0 control characters and DEL: the tokenizer drops them, which would merge the words around a
+# NUL byte ("a\x00dog" -> "adog"); they separate words instead.
+_CONTROLS_TO_SPACE = {c: " " for c in (*range(32), 127)}
+
+
+def collapse_whitespace(text: str) -> str:
+    """``text`` with control characters as spaces and runs of whitespace as one space."""
+    return " ".join(text.translate(_CONTROLS_TO_SPACE).split())
