@@ -141,3 +141,45 @@ def test_coco_captions_that_are_not_text_are_not_trained_on(tmp_path):
             pairs[i]
     assert pairs[2]["caption"] == "a dog"
     assert index.captions[0] == () and index.captions[2] == ("a dog",)
+
+
+def alias_bomb(depth: int) -> str:
+    """A "billion laughs" YAML in a valid key: each level is nine aliases of the one before
+    (9**depth strings once expanded; depth 9 is about the issue's 382-byte file)."""
+    levels = ['&l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, depth):
+        levels.append(f"&l{i} [{', '.join([f'*l{i - 1}'] * 9)}]")
+    return "model:\n  name: [" + ", ".join(levels) + "]\n"
+
+
+@pytest.mark.parametrize("depth", [6, 9])
+def test_a_yaml_alias_bomb_is_refused_quickly_with_a_short_message(tmp_path, depth):
+    from cyclip.train.config_file import ConfigError, load_config
+
+    path = tmp_path / "bomb.yaml"
+    path.write_text(alias_bomb(depth))
+    with pytest.raises(ConfigError) as err:
+        within(20, load_config, path)
+    message = str(err.value)
+    assert len(message) < 400 and "\n" not in message, message[:400]
+    assert "bomb.yaml" in message and "alias" in message
+
+
+def test_a_recursive_yaml_alias_is_refused(tmp_path):
+    from cyclip.train.config_file import ConfigError, load_config
+
+    path = tmp_path / "loop.yaml"
+    path.write_text("model: &m {name: *m}\n")
+    with pytest.raises(ConfigError, match="alias"):
+        within(20, load_config, path)
+
+
+def test_a_huge_bad_value_is_shown_shortened(tmp_path):
+    """A wrong-type value is named in the error, but never printed whole."""
+    from cyclip.train.config_file import ConfigError, load_config
+
+    path = tmp_path / "long.yaml"
+    path.write_text("model:\n  name: [" + ", ".join(["x" * 50] * 2000) + "]\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert len(str(err.value)) < 400 and "model.name" in str(err.value)
