@@ -78,3 +78,22 @@ def test_invalid_input_exits_2_with_one_line(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0] and err[0].startswith("cyclip eval: error:")
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "the-file-itself"])
+def test_an_unusable_cache_dir_degrades_to_no_cache_and_still_writes(
+    tiny_run, tmp_path, capsys, where
+):
+    """``--cache-dir`` (or ``CYCLIP_CACHE``) below a regular file: one warning line, the
+    features are computed, the result is written, exit 0."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    cache = blocker / "cache" if where == "under-a-file" else blocker
+    argv = ["--checkpoint", str(tiny_run / "checkpoints" / "latest.pt"), "--task", "zeroshot"]
+    argv += ["--data", TEST, "--workers", "0", "--cache-dir", str(cache)]
+    argv += ["--output-dir", str(tmp_path / "out")]
+    assert main(argv) == 0
+    err = [x for x in capsys.readouterr().err.splitlines() if "cache" in x]
+    assert len(err) == 1 and err[0].startswith("cyclip eval: warning:"), err
+    assert str(blocker) in err[0]
+    assert len(list((tmp_path / "out").glob("*.json"))) == 1
