@@ -183,3 +183,20 @@ def test_a_huge_bad_value_is_shown_shortened(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert len(str(err.value)) < 400 and "model.name" in str(err.value)
+
+
+@pytest.mark.parametrize("template", ["a {d} of a {c}", "a {0} of a {c}", "a {c!z}", "a {c"])
+def test_a_template_that_cannot_be_filled_is_refused_when_read(tmp_path, template):
+    from cyclip.data.classnames import read_templates_file
+
+    path = tmp_path / "templates.txt"
+    path.write_text(f"a photo of a {{c}}.\n{template}\n")
+    with pytest.raises(ValueError, match="templates.txt") as err:
+        read_templates_file(path)
+    assert template in str(err.value)
+
+
+def test_a_seed_beyond_64_bits_is_one_line_exit_2(tmp_path, capsys):
+    code = cli.main(train_args(tmp_path, "seed", "--run.seed", str(2**70))[1:])
+    lines = error_lines(capsys.readouterr().err)
+    assert code == 2 and len(lines) == 1 and "--run.seed" in lines[0], lines

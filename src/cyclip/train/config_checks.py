@@ -239,6 +239,8 @@ def _check_run(cfg: TrainConfig) -> list[str]:
         value = getattr(r, key)
         if value < low:
             out.append(f"--run.{key.replace('_', '-')} must be >= {low}, got {value}")
+    if r.seed >= 2**63:
+        out.append(f"--run.seed must be < 2**63 (a 64-bit seed), got {r.seed}")
     if r.name is not None and (not r.name or "/" in r.name or r.name in (".", "..")):
         out.append(f"--run.name must be a plain folder name, got '{r.name}'")
     if r.resume not in (None, "latest") and not Path(r.resume).exists():
