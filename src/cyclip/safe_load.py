@@ -14,8 +14,11 @@ import torch
 
 def describe_load_error(exc: BaseException, limit: int = 300) -> str:
     """One line for a failed ``torch.load``: the refused global if any, else the first line."""
-    lines = str(exc).strip().splitlines() or ["no detail"]
-    detail = next((line for line in lines if "GLOBAL" in line), lines[0]).strip()
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    lines = lines or ["no detail"]
+    detail = next((line for line in lines if "GLOBAL" in line), lines[0])
+    if detail.endswith(":") and len(lines) > 1:  # "Error(s) in loading state_dict for CLIP:"
+        detail = f"{detail} {lines[lines.index(detail) + 1]}"
     return f"{type(exc).__name__}: {detail[:limit]}"
 
 
