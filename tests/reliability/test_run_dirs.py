@@ -147,3 +147,22 @@ def test_two_unnamed_runs_in_the_same_second_both_keep_their_metrics(tmp_path):
         steps = [json.loads(x)["step"] for x in (r / "metrics.jsonl").read_text().splitlines()]
         assert steps == [1, 2]
         assert (r / "checkpoints" / "latest.pt").is_file()
+
+
+def test_a_read_only_run_dir_is_one_line_before_resuming(tmp_path, capsys, monkeypatch):
+    """Root ignores permissions, so the read-only check is simulated: ``os.access`` says no.
+    The refusal comes before the checkpoint is loaded (not after "resuming from ...")."""
+    import os
+
+    from cyclip import rundir
+
+    args = train_args(tmp_path, "ro", "--optim.max-steps", "4")[1:]
+    assert cli.main(args) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(rundir.os, "access", lambda path, mode: False)
+    assert cli.main([*args, "--optim.max-steps", "8", "--run.resume", "latest"]) == 2
+    captured = capsys.readouterr()
+    lines = error_lines(captured.err)
+    assert len(lines) == 1 and "not writable" in lines[0], lines
+    assert "resuming from" not in captured.out
+    assert os.path.exists(tmp_path / "ro" / "config.yaml")
