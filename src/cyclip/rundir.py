@@ -230,6 +230,28 @@ class RunDirLock:
         self.release()
 
 
+def record_config(run: RunDir, text: str) -> Path:
+    """Write ``text`` as ``config.yaml`` and append it to ``config-history/`` (``001.yaml``,
+    ``002.yaml``, ...) so that a resumed run still records what trained its first steps.
+
+    A launch with the same config as the newest entry adds none. Returns the entry.
+    """
+    history = run.config_history
+    history.mkdir(exist_ok=True)
+    if not any(history.iterdir()) and run.config.is_file():
+        # a run directory from before the history existed: keep its config as the first entry
+        (history / "001.yaml").write_text(run.config.read_text())
+    numbers = sorted(int(p.stem) for p in history.glob("*.yaml") if p.stem.isdigit())
+    newest = history / f"{numbers[-1]:03d}.yaml" if numbers else None
+    if newest is not None and newest.read_text() == text:
+        entry = newest  # the same config relaunched: nothing new to record
+    else:
+        entry = history / f"{(numbers[-1] if numbers else 0) + 1:03d}.yaml"
+        entry.write_text(text)
+    run.config.write_text(text)
+    return entry
+
+
 class CheckpointPayload(TypedDict):
     """What a cyclip training checkpoint holds (tensors typed as ``Any``: no torch import here).
 

@@ -20,6 +20,7 @@ from cyclip.rundir import (
     RunDirLock,
     create_unique_run_dir,
     ensure_run_dir,
+    record_config,
 )
 from cyclip.train.checkpoint import newest_checkpoint
 from cyclip.train.config import LossConfig, ModelConfig, RunConfig, TrainConfig, config_to_dict
@@ -213,5 +214,11 @@ def write_config(run_dir: Path, cfg: TrainConfig) -> None:
     if not dist.is_main_process():
         return
     text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
-    RunDir(run_dir).config.write_text(text)
+    try:
+        record_config(RunDir(run_dir), text)  # config.yaml, and config-history/NNN.yaml
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the config into the run directory {run_dir} "
+            f"({exc.strerror or exc}); fix its permissions or choose another --run.output-dir"
+        ) from exc
     print(f"run directory: {run_dir}\n{text}", flush=True)

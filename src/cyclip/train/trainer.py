@@ -32,6 +32,7 @@ from cyclip.train.guards import NonFiniteGuard, SkipMonitor, StopRequest, Traini
 from cyclip.train.logging import MetricsLogger, ThroughputMeter
 from cyclip.train.loop import StepResult, TrainStep
 from cyclip.train.optim import build_optimizer, lr_at
+from cyclip.train.resume_check import check_resume_config
 from cyclip.train.rng import derive_seed, gather_rng_states, restore_rank_rng_state, seed_everything
 from cyclip.train.setup import (
     build_loader,
@@ -412,6 +413,14 @@ class Trainer:
         if path is None:
             return
         ckpt, path = self._load_resume_checkpoint(path)
+        changed = check_resume_config(
+            ckpt.get("config") or {},
+            config_to_dict(self.cfg),
+            allow_change=self.cfg.run.allow_config_change,
+            source=path.name,
+        )
+        for note in changed if self.main else ():
+            print(f"cyclip train: warning: {note}", file=sys.stderr, flush=True)
         self.progress = restore_training_state(
             ckpt,
             path,
