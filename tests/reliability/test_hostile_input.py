@@ -200,3 +200,12 @@ def test_a_seed_beyond_64_bits_is_one_line_exit_2(tmp_path, capsys):
     code = cli.main(train_args(tmp_path, "seed", "--run.seed", str(2**70))[1:])
     lines = error_lines(capsys.readouterr().err)
     assert code == 2 and len(lines) == 1 and "--run.seed" in lines[0], lines
+
+
+@pytest.mark.parametrize("size", [6000, 100000])
+def test_an_image_size_the_model_cannot_afford_is_one_line_exit_2(tmp_path, capsys, size):
+    args = train_args(tmp_path, "big", "--model.force-image-size", str(size))
+    code = within(60, cli.main, args[1:])
+    lines = error_lines(capsys.readouterr().err)
+    assert code == 2 and len(lines) == 1, lines
+    assert "--model.force-image-size" in lines[0] and "at most" in lines[0], lines
