@@ -209,3 +209,44 @@ def test_an_image_size_the_model_cannot_afford_is_one_line_exit_2(tmp_path, caps
     lines = error_lines(capsys.readouterr().err)
     assert code == 2 and len(lines) == 1, lines
     assert "--model.force-image-size" in lines[0] and "at most" in lines[0], lines
+
+
+def test_duplicate_yaml_keys_are_refused(tmp_path):
+    from cyclip.train.config_file import ConfigError, load_config
+
+    path = tmp_path / "dup.yaml"
+    path.write_text("optim:\n  lr: 1.0e-3\n  lr: 5.0e-4\n")
+    with pytest.raises(ConfigError, match=r"dup.yaml.*'lr'.*twice"):
+        load_config(path)
+
+
+def test_duplicate_csv_header_columns_are_refused(tmp_path):
+    from cyclip.data.csv_source import read_csv_table
+
+    rows = write_pairs(tmp_path / "img", 2)
+    path = tmp_path / "pairs.csv"
+    path.write_text("filepath,caption,caption\n" + "\n".join(f"{r},other" for r in rows))
+    with pytest.raises(ValueError, match=r"pairs.csv.*'caption'.*more than once"):
+        read_csv_table(path)
+
+
+@pytest.mark.parametrize("case", ["empty", "not-a-run"])
+def test_report_on_a_folder_that_is_not_a_run_is_exit_2(tmp_path, capsys, case):
+    from cyclip.cli import report
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    if case == "not-a-run":
+        (folder / "notes.txt").write_text("hello")
+    assert report.main([str(folder), "--out", str(tmp_path / "rep.html")]) == 2
+    lines = error_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and "not a run directory" in lines[0], lines
+
+
+def test_a_single_class_image_folder_is_warned_about(tmp_path, caplog):
+    from cyclip.data.imagefolder import scan_image_folder
+
+    write_pairs(tmp_path / "only", 3)
+    with caplog.at_level("WARNING"):
+        scan_image_folder(tmp_path)
+    assert any("one class" in r.getMessage() for r in caplog.records), caplog.text

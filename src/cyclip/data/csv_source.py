@@ -157,6 +157,12 @@ def _parse(
 ) -> CsvTable:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = [name.strip() for name in next(reader)]
+    repeated = sorted({name for name in header if name and header.count(name) > 1})
+    if repeated:
+        raise ValueError(
+            f"{path}: header columns {', '.join(map(repr, repeated))} appear more than once; "
+            "rename them so that each column is named once"
+        )
     img_col = _find_column(header, img_key, IMAGE_COLUMNS, "image-path", "--data.csv-img-key", path)
     cap_col = _find_column(
         header, caption_key, CAPTION_COLUMNS, "caption", "--data.csv-caption-key", path

@@ -137,6 +137,7 @@ def _check_expansion(root: Any, path: Path) -> None:
             raise ConfigError(f"config file {path}: a YAML alias refers to itself; remove it")
         active.add(key)
         if isinstance(node, yaml.MappingNode):
+            _refuse_duplicate_keys(node, path)
             children = [n for pair in node.value for n in pair]
         elif isinstance(node, yaml.SequenceNode):
             children = list(node.value)
@@ -157,6 +158,21 @@ def _check_expansion(root: Any, path: Path) -> None:
         return total
 
     size(root)
+
+
+def _refuse_duplicate_keys(node: Any, path: Path) -> None:
+    """PyYAML keeps the last of two equal keys without a word; a config must say one thing."""
+    seen: set[str] = set()
+    for key, _ in node.value:
+        name = getattr(key, "value", None)
+        if not isinstance(name, str):
+            continue
+        if name in seen:
+            raise ConfigError(
+                f"config file {path}: key '{name}' appears twice in one section (line "
+                f"{key.start_mark.line + 1}); keep one"
+            )
+        seen.add(name)
 
 
 def short_repr(value: Any, limit: int = 80) -> str:
