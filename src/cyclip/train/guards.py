@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from types import FrameType
 
 
@@ -129,6 +131,10 @@ class SkipMonitor:
         self.skipped = int(state.get("epoch_skipped", 0))
 
 
+class StopRequested(Exception):
+    """Raised by :class:`StopRequest` inside a data wait that has lasted too long."""
+
+
 class StopRequest:
     """Turns SIGINT / SIGTERM into a flag the loop polls between steps (then checkpoints and
     exits); a second signal interrupts immediately.
@@ -139,9 +145,14 @@ class StopRequest:
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
+    WAIT_GRACE_S = 5.0
+    """A signal arriving while the loop has waited this long for data interrupts the wait (a
+    blocked read: a hung filesystem, a stuck pipe); shorter waits finish, so the step runs."""
+
     def __init__(self) -> None:
         self.signum: int | None = None
         self._previous: dict[int, object] = {}
+        self._waiting_since: float | None = None
 
     @property
     def requested(self) -> bool:
@@ -151,6 +162,19 @@ class StopRequest:
         if self.signum is not None:
             raise KeyboardInterrupt(f"second {signal.Signals(signum).name}: stopping now")
         self.signum = signum
+        since = self._waiting_since
+        if since is not None and time.monotonic() - since > self.WAIT_GRACE_S:
+            raise StopRequested(signal.Signals(signum).name)
+
+    @contextlib.contextmanager
+    def waiting_for_data(self) -> Iterator[None]:
+        """Mark a wait for the next batch: a signal after :data:`WAIT_GRACE_S` of it raises
+        :class:`StopRequested` there instead of waiting for the read to return."""
+        self._waiting_since = time.monotonic()
+        try:
+            yield
+        finally:
+            self._waiting_since = None
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():

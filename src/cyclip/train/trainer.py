@@ -28,7 +28,13 @@ from cyclip.train.checkpoint import (
 from cyclip.train.config import TrainConfig, config_to_dict
 from cyclip.train.config_checks import raise_if_invalid
 from cyclip.train.config_file import ConfigError
-from cyclip.train.guards import NonFiniteGuard, SkipMonitor, StopRequest, TrainingError
+from cyclip.train.guards import (
+    NonFiniteGuard,
+    SkipMonitor,
+    StopRequest,
+    StopRequested,
+    TrainingError,
+)
 from cyclip.train.logging import MetricsLogger, ThroughputMeter
 from cyclip.train.loop import StepResult, TrainStep
 from cyclip.train.optim import build_optimizer, lr_at
@@ -269,8 +275,12 @@ class Trainer:
             iterator = iter(self.loader)
         while True:
             try:
-                batch = next(iterator)
+                with self.stop.waiting_for_data():
+                    batch = next(iterator)
             except StopIteration:
+                return
+            except StopRequested:  # SIGTERM / Ctrl-C during a read that would not return
+                self.stop_now = True
                 return
             except Exception:
                 if self.stop.requested:  # Ctrl-C also reached the DataLoader workers
