@@ -5,7 +5,7 @@ Every case is a real process (``python -m cyclip ...``) with a wall-clock timeou
 address-space limit. A case passes when the process ends in time (no hang), its stderr holds no
 ``Traceback``, its exit code is the expected one, and its own check of the run directory holds
 (no lost or mixed-up run). Prints one line per case and ``soak: N/M passed``; exits 1 if any
-failed. Takes a few minutes on two cores (tiny model, two steps). Not collected by pytest.
+failed. About 15 minutes on two busy cores (tiny model, two steps). Not collected by pytest.
 """
 
 from __future__ import annotations
@@ -406,6 +406,25 @@ def case_truncated_tar_member(d):
     (d / "t.tar").write_bytes(path.read_bytes()[: member.offset_data + member.size // 2])
     args = ["--data.train-num-samples", "18", "--data.max-skip-rate", "0.5"]
     return run(tiny(d, "r", *args, data=str(d / "t.tar"))), {0}, None
+
+
+@case
+def case_sigterm_during_a_stuck_read(d):
+    rows = write_pairs(d / "img", 96)
+    (d / "pairs.csv").write_text("filepath,caption\n" + "\n".join(rows))
+    args = train_args(d, "r", data=str(d / "pairs.csv"))
+    proc = start(cyclip(*args, faults=True), FAULT_SLOW_IMAGE="30:600")
+    metrics = d / "r" / "metrics.jsonl"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.2)
+    time.sleep(8)
+    proc.terminate()
+    out = finish(proc, 60)
+    saved = (d / "r" / "checkpoints" / "latest.pt").exists()
+    return out, {128 + 15}, None if saved else "no checkpoint after the stop"
 
 
 def _one_clear_error(err: str) -> bool:
