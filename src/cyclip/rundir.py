@@ -3,7 +3,9 @@
 Layout (written by the trainer and ``cyclip eval``, read by ``cyclip report`` and the
 experiments)::
 
-    RUN_DIR/config.yaml                      resolved training config
+    RUN_DIR/config.yaml                      resolved training config (of the latest launch)
+    RUN_DIR/config-history/NNN.yaml          the config of every launch, oldest first
+    RUN_DIR/.lock                            held (flock) by the process training in it
     RUN_DIR/metrics.jsonl                    one JSON object per logged step; periodic-eval
                                              lines carry "eval"
     RUN_DIR/tensorboard/                     TensorBoard events (when enabled)
@@ -19,6 +21,8 @@ This module imports nothing from cyclip (and not torch), so every layer can use 
 
 from __future__ import annotations
 
+import errno
+import itertools
 import os
 import re
 from collections.abc import Mapping
@@ -32,6 +36,8 @@ CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
 EVAL_DIR = "eval"
+CONFIG_HISTORY_DIR = "config-history"
+LOCK_FILE = ".lock"
 STEP_CHECKPOINT_RE = re.compile(r"^step_(\d{8,})\.pt$")
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 """Key prefixes added by DDP (``module.``) and ``torch.compile`` (``_orig_mod.``)."""
@@ -76,6 +82,14 @@ class RunDir:
     def eval(self) -> Path:
         return self.root / EVAL_DIR
 
+    @property
+    def config_history(self) -> Path:
+        return self.root / CONFIG_HISTORY_DIR
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / LOCK_FILE
+
     def step_checkpoint(self, step: int) -> Path:
         return self.checkpoints / step_checkpoint_name(step)
 
@@ -91,6 +105,151 @@ class RunDir:
             return None
         run = cls(path.parent.parent)
         return run if run.has_training_output() else None
+
+
+class RunDirError(RuntimeError):
+    """A run directory that cannot be created, written or claimed; the message says what to do."""
+
+
+def _describe(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def create_unique_run_dir(parent: str | os.PathLike, base: str) -> RunDir:
+    """Create ``parent/base`` (else ``base-2``, ``base-3``, ...) with an exclusive ``mkdir``.
+
+    Two processes choosing the same timestamped name in the same second get two directories:
+    ``mkdir`` without ``exist_ok`` succeeds for exactly one of them.
+
+    Raises:
+        RunDirError: ``parent`` cannot hold directories (a regular file, a device, read-only).
+    """
+    parent = Path(parent)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        for i in itertools.count(1):
+            candidate = parent / (base if i == 1 else f"{base}-{i}")
+            try:
+                candidate.mkdir()
+            except FileExistsError:
+                continue
+            return RunDir(candidate)
+    except OSError as exc:
+        raise RunDirError(
+            f"cannot create a run directory in {parent} ({_describe(exc)}); choose a writable "
+            "--run.output-dir"
+        ) from exc
+    raise AssertionError("unreachable")
+
+
+def ensure_run_dir(run: RunDir) -> RunDir:
+    """Create ``run`` and its ``checkpoints/`` folder (both may exist) and check both are
+    writable directories.
+
+    Raises:
+        RunDirError: a regular file is in the way, or a directory is not writable.
+    """
+    for folder in (run.root, run.checkpoints):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            if isinstance(exc, FileExistsError) or exc.errno == errno.ENOTDIR:
+                problem = "a file that is not a directory is in the way"
+            else:
+                problem = _describe(exc)
+            raise RunDirError(
+                f"cannot create the run directory {folder} ({problem}); choose another "
+                "--run.output-dir or --run.name, or move that file away"
+            ) from exc
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise RunDirError(
+                f"the run directory {folder} is not writable; fix its permissions or choose "
+                "another --run.output-dir"
+            )
+    return run
+
+
+class RunDirLock:
+    """An exclusive ``flock`` on ``RUN_DIR/.lock`` for as long as a process trains in it.
+
+    The kernel drops the lock when the process dies (even by SIGKILL), so a stale lock file
+    never blocks a resume. Use as a context manager, or :meth:`acquire` / :meth:`release`.
+    """
+
+    def __init__(self, run: RunDir) -> None:
+        self.run = run
+        self._fd: int | None = None
+
+    def acquire(self) -> RunDirLock:
+        """Take the lock without waiting.
+
+        Raises:
+            RunDirError: another process holds it (its pid named), or the file cannot be made.
+        """
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no locking
+            return self
+        path = self.run.lock_file
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise RunDirError(
+                f"cannot create the lock file {path} ({_describe(exc)}); the run directory must "
+                "be writable"
+            ) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise RunDirError(f"cannot lock {path} ({_describe(exc)})") from exc
+            raise RunDirError(
+                f"the run directory {self.run.root} is in use by another cyclip process (pid "
+                f"{holder}); wait for it to finish, or choose another --run.name"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def __enter__(self) -> RunDirLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def record_config(run: RunDir, text: str) -> Path:
+    """Write ``text`` as ``config.yaml`` and append it to ``config-history/`` (``001.yaml``,
+    ``002.yaml``, ...) so that a resumed run still records what trained its first steps.
+
+    A launch with the same config as the newest entry adds none. Returns the entry.
+    """
+    history = run.config_history
+    history.mkdir(exist_ok=True)
+    if not any(history.iterdir()) and run.config.is_file():
+        # a run directory from before the history existed: keep its config as the first entry
+        (history / "001.yaml").write_text(run.config.read_text())
+    numbers = sorted(int(p.stem) for p in history.glob("*.yaml") if p.stem.isdigit())
+    newest = history / f"{numbers[-1]:03d}.yaml" if numbers else None
+    if newest is not None and newest.read_text() == text:
+        entry = newest  # the same config relaunched: nothing new to record
+    else:
+        entry = history / f"{(numbers[-1] if numbers else 0) + 1:03d}.yaml"
+        entry.write_text(text)
+    run.config.write_text(text)
+    return entry
 
 
 class CheckpointPayload(TypedDict):

@@ -14,9 +14,18 @@ import torch
 
 def describe_load_error(exc: BaseException, limit: int = 300) -> str:
     """One line for a failed ``torch.load``: the refused global if any, else the first line."""
-    lines = str(exc).strip().splitlines() or ["no detail"]
-    detail = next((line for line in lines if "GLOBAL" in line), lines[0]).strip()
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    lines = lines or ["no detail"]
+    detail = next((line for line in lines if "GLOBAL" in line), lines[0])
+    if detail.endswith(":") and len(lines) > 1:  # "Error(s) in loading state_dict for CLIP:"
+        detail = f"{detail} {lines[lines.index(detail) + 1]}"
     return f"{type(exc).__name__}: {detail[:limit]}"
+
+
+def _refused_by_weights_only(exc: BaseException) -> bool:
+    """Whether ``torch.load`` read the file but refused an object in it (rather than failing to
+    read it at all: a truncated zip, random bytes)."""
+    return "Weights only load failed" in str(exc) or "GLOBAL" in str(exc)
 
 
 def load_weights_only(path: str | os.PathLike, what: str = "checkpoint") -> object:
@@ -33,6 +42,11 @@ def load_weights_only(path: str | os.PathLike, what: str = "checkpoint") -> obje
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError, RuntimeError, EOFError, ...
+        if not _refused_by_weights_only(exc):
+            raise ValueError(
+                f"{what} {path} is truncated or corrupt, or not a torch file "
+                f"({describe_load_error(exc, limit=120)})"
+            ) from exc
         raise ValueError(
             f"cannot read {what} {path} with weights_only=True ({describe_load_error(exc)}); "
             "cyclip loads only files of plain tensors and containers, which cannot run code: "

@@ -89,3 +89,41 @@ def write_pairs(folder: Path, n: int, *, start_index: int = 0) -> list[str]:
 @pytest.fixture(autouse=True)
 def _torch_state(torch_global_state):
     """In-process training runs: see ``torch_global_state`` in tests/conftest.py."""
+
+
+def within(seconds: float, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` in a daemon thread; the test fails (instead of hanging) when it
+    has not returned after ``seconds``. Returns its result, re-raises its exception."""
+    import threading
+
+    box: dict = {}
+
+    def target() -> None:
+        try:
+            box["result"] = fn(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        pytest.fail(f"{getattr(fn, '__name__', fn)} still running after {seconds} s (a hang)")
+    if "error" in box:
+        raise box["error"]
+    return box.get("result")
+
+
+def make_fifo(path: Path) -> Path:
+    """A named pipe at ``path`` (opening it for reading blocks until a writer comes)."""
+    os.mkfifo(path)
+    return path
+
+
+def unblock_fifo(path: Path) -> None:
+    """Let a reader stuck on ``path`` go (a writer opens and closes it: the reader sees EOF)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:  # no reader is waiting
+        return
+    os.close(fd)

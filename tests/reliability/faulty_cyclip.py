@@ -10,6 +10,8 @@ The faults are chosen by environment variables, so a test can launch a real ``cy
 - ``FAULT_KILL_WORKER=N``: a DataLoader worker process kills itself (SIGKILL) when it opens its
   N-th image.
 - ``FAULT_EXIT_WORKER=N``: the same, but with ``os._exit(3)``.
+- ``FAULT_SLOW_IMAGE=N:SECONDS``: opening the N-th image in the main process blocks for
+  SECONDS (a read stuck on a hung filesystem).
 - ``FAULT_KILL_RANK=R:S``: the process of rank R kills itself (SIGKILL) before step S.
 
 This file is a test helper, not part of the package.
@@ -81,6 +83,21 @@ def _install_worker_death(nth: int, how: str) -> None:
     Image.open = dying_open
 
 
+def _install_slow_image(nth: int, seconds: float) -> None:
+    from PIL import Image
+
+    real_open = Image.open
+    calls = {"n": 0}
+
+    def stuck_open(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == nth:
+            time.sleep(seconds)
+        return real_open(*args, **kwargs)
+
+    Image.open = stuck_open
+
+
 def _install_rank_death(rank: int, step: int) -> None:
     from cyclip import distributed as dist
     from cyclip.train import trainer
@@ -104,6 +121,9 @@ def install_faults(env: dict[str, str]) -> None:
         _install_worker_death(int(env["FAULT_KILL_WORKER"]), "kill")
     if "FAULT_EXIT_WORKER" in env:
         _install_worker_death(int(env["FAULT_EXIT_WORKER"]), "exit")
+    if "FAULT_SLOW_IMAGE" in env:
+        nth, seconds = env["FAULT_SLOW_IMAGE"].split(":")
+        _install_slow_image(int(nth), float(seconds))
     if "FAULT_KILL_RANK" in env:
         rank, step = env["FAULT_KILL_RANK"].split(":")
         _install_rank_death(int(rank), int(step))

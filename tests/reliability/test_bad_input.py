@@ -262,4 +262,4 @@ def test_resume_from_a_truncated_checkpoint_file_is_one_line(tmp_path, capsys):
     cut.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
     capsys.readouterr()
     line = _one_line_error(args("r2", "--run.resume", str(cut)), capsys)
-    assert f"cannot read checkpoint {cut}" in line
+    assert f"checkpoint {cut} is truncated or corrupt" in line

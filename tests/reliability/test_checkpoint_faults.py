@@ -232,3 +232,38 @@ def test_read_only_checkpoint_directory_is_a_clear_error(tmp_path):
     log = (tmp_path / "ro.log").read_text()
     assert "could not write the checkpoint" in log and "Traceback" not in log
     assert load_checkpoint(ckpts / "latest.pt")["step"] == 4
+
+
+def test_truncated_newest_checkpoint_falls_back_to_the_newest_complete_one(tmp_path, capsys):
+    """``step_8`` is truncated (and ``latest.pt``, its hard link, with it): ``--run.resume
+    latest`` says in one line which file it skipped and resumes from ``step_4``; the run ends
+    at its last step."""
+    ckpts = tmp_path / "cut8" / CHECKPOINT_DIR
+    args = train_args(tmp_path, "cut8", "--optim.max-steps", "8")[1:]
+    assert cli.main(args) == 0
+    newest = ckpts / "step_00000008.pt"
+    with open(newest, "r+b") as f:
+        f.truncate(newest.stat().st_size // 2)
+    capsys.readouterr()
+    assert cli.main([*args, "--optim.max-steps", "10", "--run.resume", "latest"]) == 0
+    captured = capsys.readouterr()
+    warnings_ = [x for x in error_lines(captured.err) if "step_00000008.pt" in x]
+    assert len(warnings_) == 1, captured.err
+    assert "step_00000004.pt" in warnings_[0] and "truncated" in warnings_[0]
+    assert "re-save" not in captured.err
+    assert "at step 4" in captured.out
+    assert load_checkpoint(ckpts / "latest.pt")["step"] == 10
+
+
+def test_resume_from_a_named_truncated_file_names_it_and_says_truncated(tmp_path, capsys):
+    ckpts = tmp_path / "cut4" / CHECKPOINT_DIR
+    args = train_args(tmp_path, "cut4", "--optim.max-steps", "4")[1:]
+    assert cli.main(args) == 0
+    newest = ckpts / "step_00000004.pt"
+    with open(newest, "r+b") as f:
+        f.truncate(100)
+    capsys.readouterr()
+    assert cli.main([*args, "--run.resume", str(newest)]) == 2
+    lines = error_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and str(newest) in lines[0], lines
+    assert "truncated or corrupt" in lines[0] and "re-save" not in lines[0], lines

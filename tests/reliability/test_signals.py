@@ -66,3 +66,33 @@ def test_second_ctrl_c_during_the_final_checkpoint_stops_at_once_keeping_the_pre
     assert "Traceback" not in err and "interrupted" in err, err[-3000:]
     assert not any(ckpts.glob(".tmp-*"))
     assert load_checkpoint(newest_checkpoint(ckpts))["step"] == 4
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_read_that_does_not_return_stops_with_a_checkpoint(tmp_path):
+    """The 30th image read blocks for 10 minutes (a hung filesystem; 0 workers, so in the main
+    process): one SIGTERM stops the run within seconds, exit 143, with a checkpoint of the
+    last completed step (3: step 4 reads images 25..32) and no traceback."""
+    import time
+
+    from .conftest import write_pairs
+
+    rows = write_pairs(tmp_path / "img", 96)
+    (tmp_path / "pairs.csv").write_text("filepath,caption\n" + "\n".join(rows))
+    args = train_args(tmp_path, "stuck", data=str(tmp_path / "pairs.csv"))
+    proc = start_in_own_group(args, tmp_path / "stuck.err", faults=True, FAULT_SLOW_IMAGE="30:600")
+    metrics = tmp_path / "stuck" / "metrics.jsonl"
+    try:
+        wait_for(lambda: metrics.exists() and len(metrics.read_text().splitlines()) >= 3, proc,
+                 "step 3", 240)  # fmt: skip
+        time.sleep(8)  # now stuck in the 30th read for longer than StopRequest.WAIT_GRACE_S
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = (tmp_path / "stuck.err").read_text()
+    assert "Traceback" not in err, err[-3000:]
+    ckpts = tmp_path / "stuck" / CHECKPOINT_DIR
+    assert load_checkpoint(newest_checkpoint(ckpts))["step"] == 3

@@ -245,6 +245,24 @@ def _description() -> str:
     return DESCRIPTION + "\n\nTasks (--task):\n" + "\n".join(listed)
 
 
+def _run_showing_cache_warnings(args: EvalArgs) -> list[Path]:
+    """:func:`run`, with a cache that cannot be used shown as one ``warning:`` line."""
+    import warnings
+
+    from cyclip.evaluation.cache import CacheWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CacheWarning)
+        try:
+            return run(args)
+        finally:
+            for w in caught:
+                if issubclass(w.category, CacheWarning):
+                    print(f"cyclip eval: warning: {w.message}", file=sys.stderr)
+                else:
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
 def main(argv: list[str]) -> int:
     """Run ``cyclip eval`` with the given arguments; returns the exit code (2: invalid input)."""
     try:
@@ -253,7 +271,7 @@ def main(argv: list[str]) -> int:
         return int(exc.code or 0)
     try:
         _check(args)
-        run(args)
+        _run_showing_cache_warnings(args)
     except (
         UsageError,
         ValueError,

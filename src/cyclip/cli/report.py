@@ -68,6 +68,11 @@ def _evaluate(run_dir: Path, args: ReportArgs) -> None:
     )
 
 
+def _looks_like_a_run(run_dir: Path) -> bool:
+    run = RunDir(run_dir)
+    return run.has_training_output() or any(run.eval.glob("*.json"))
+
+
 def main(argv: list[str]) -> int:
     """Run ``cyclip report`` with the given arguments; returns the exit code (2: bad input)."""
     from cyclip.cli.args import parse_cli
@@ -84,6 +89,11 @@ def main(argv: list[str]) -> int:
         for run_dir in args.run_dirs:
             if not run_dir.is_dir():
                 raise NotADirectoryError(f"run directory not found: {run_dir}")
+            if not args.evaluate and not _looks_like_a_run(run_dir):
+                raise ValueError(
+                    f"{run_dir} is not a run directory (no config.yaml, metrics.jsonl or "
+                    "eval/*.json); give folders written by cyclip train or cyclip eval"
+                )
         if args.evaluate:
             for run_dir in args.run_dirs:
                 _evaluate(run_dir, args)

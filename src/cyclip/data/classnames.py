@@ -267,7 +267,23 @@ def validate_templates(templates: tuple[str, ...], source: Path | str) -> tuple[
             f"{source}: templates need a '{{c}}' placeholder for the class name, e.g. "
             f"'a photo of a {{c}}.'; these have none: {bad[:3]}"
         )
+    unfillable = [t for t in templates if _fill_error(t)]
+    if unfillable:
+        raise ValueError(
+            f"{source}: templates may use only the '{{c}}' placeholder (write '{{{{' and '}}}}' "
+            f"for literal braces); these cannot be filled: {unfillable[:3]} "
+            f"({_fill_error(unfillable[0])})"
+        )
     return templates
+
+
+def _fill_error(template: str) -> str | None:
+    """Why ``template.format(c=...)`` fails (another placeholder, a bad brace), else None."""
+    try:
+        template.format(c="class name")
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def resolve_superclasses(

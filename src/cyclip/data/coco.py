@@ -11,15 +11,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from torch.utils.data import Dataset
 
-from cyclip.data.images import clean_caption, load_image
+from cyclip.data.images import clean_caption, collapse_whitespace, load_image
 from cyclip.data.packed import PackedStrings
+from cyclip.types import BadSampleError
 
 log = logging.getLogger(__name__)
 
@@ -52,21 +53,52 @@ def choose_caption_file(source: Path, purpose: Literal["pairs", "retrieval"]) ->
     return chosen
 
 
+_PROBE_SIZE = 64
+
+
 def _image_folder(annotation: Path, file_names: list[str]) -> Path:
+    """The candidate folder holding the most of (up to 64, evenly spread) listed images, so that a
+    few names pointing elsewhere cannot pick the wrong root."""
     split = annotation.stem.removeprefix("captions_")
     root = (
         annotation.parent.parent if annotation.parent.name == "annotations" else annotation.parent
     )
     candidates = [root / split, root / "images" / split, root, annotation.parent]
-    probe = file_names[:5]
-    for folder in candidates:
-        if any((folder / name).is_file() for name in probe):
-            return folder
+    stride = max(1, len(file_names) // _PROBE_SIZE)
+    probe = file_names[::stride][:_PROBE_SIZE]
+    scores = [sum((folder / name).is_file() for name in probe) for folder in candidates]
+    best = max(range(len(candidates)), key=lambda i: (scores[i], -i))
+    if scores[best]:
+        return candidates[best]
     shown = ", ".join(str(c) for c in candidates)
     raise FileNotFoundError(
         f"{annotation}: cannot find its images (e.g. {probe[0]!r}); looked in {shown}. "
         f"Put the images in {root / split}."
     )
+
+
+def _load_json(annotation: Path) -> object:
+    try:
+        with open(annotation, encoding="utf-8") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{annotation}: not valid JSON (truncated or corrupt?): {exc}") from None
+
+
+def _file_names(annotation: Path, images: object) -> list[str]:
+    if not isinstance(images, list):
+        raise ValueError(f"{annotation}: 'images' must be a list, got {type(images).__name__}")
+    names = []
+    for i, img in enumerate(images):
+        name = img.get("file_name") if isinstance(img, dict) else None
+        if not isinstance(name, str) or not name or "id" not in img:
+            what = img.get("id", f"#{i}") if isinstance(img, dict) else f"#{i}"
+            raise ValueError(
+                f"{annotation}: image {what} has no 'file_name' string and 'id'; every entry of "
+                "'images' needs both"
+            )
+        names.append(name)
+    return names
 
 
 @dataclass(frozen=True)
@@ -83,6 +115,8 @@ class CocoIndex:
     """(N_captions,) int64: image index of each caption, in annotation order."""
     pair_caption: PackedStrings
     """(N_captions,): each caption, in annotation order (raw, cleaned when loaded)."""
+    non_text: dict[int, str] = field(default_factory=dict)
+    """Caption positions whose ``caption`` was not a string (its JSON type), skipped as bad."""
 
 
 def read_coco(annotation: Path) -> CocoIndex:
@@ -93,31 +127,35 @@ def read_coco(annotation: Path) -> CocoIndex:
             file), or an annotation refers to an unknown image id.
         FileNotFoundError: no image folder holds the listed images.
     """
-    with open(annotation, encoding="utf-8") as f:
-        data = json.load(f)
+    data = _load_json(annotation)
     if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
         keys = list(data) if isinstance(data, dict) else type(data).__name__
         raise ValueError(
             f"{annotation}: not a COCO captions file (need 'images' and 'annotations'; found {keys})"
         )
-    file_names = [img["file_name"] for img in data["images"]]
+    file_names = _file_names(annotation, data["images"])
     if not file_names:
         raise ValueError(f"{annotation}: the 'images' list is empty")
     position = {img["id"]: i for i, img in enumerate(data["images"])}
     folder = _image_folder(annotation, file_names)
 
     per_image: list[list[str]] = [[] for _ in file_names]
-    pair_image, pair_caption = [], []
+    pair_image: list[int] = []
+    pair_caption: list[str] = []
+    non_text: dict[int, str] = {}
     for ann in data["annotations"]:
         if ann["image_id"] not in position:
             raise ValueError(
                 f"{annotation}: annotation {ann.get('id')} refers to unknown image_id {ann['image_id']}"
             )
         i = position[ann["image_id"]]
-        caption = str(ann.get("caption", ""))
+        caption = ann.get("caption")
+        if not isinstance(caption, str):  # a number or null is no caption: not "12345"/"None"
+            non_text[len(pair_image)] = type(caption).__name__
+            caption = ""
         pair_image.append(i)
         pair_caption.append(caption)
-        cleaned = " ".join(caption.split())
+        cleaned = collapse_whitespace(caption)
         if cleaned:
             per_image[i].append(cleaned)
     files = PackedStrings(os.path.join(folder, name) for name in file_names)
@@ -128,6 +166,7 @@ def read_coco(annotation: Path) -> CocoIndex:
         [tuple(c) for c in per_image],
         np.asarray(pair_image, dtype=np.int64),
         PackedStrings(pair_caption),
+        non_text,
     )
 
 
@@ -145,6 +184,10 @@ class CocoPairs(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         path = self.item_key(i)
+        if i in self.index.non_text:
+            raise BadSampleError(
+                f"{path} (caption {i})", f"caption is not text but a JSON {self.index.non_text[i]}"
+            )
         caption = clean_caption(self.index.pair_caption[i], key=f"{path} (caption {i})")
         return {"image": load_image(path), "caption": caption}
 

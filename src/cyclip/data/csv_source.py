@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
-from cyclip.data.images import clean_caption, load_image
+from cyclip.data.images import clean_caption, load_image, refuse_special_file
 from cyclip.data.packed import PackedStrings
 from cyclip.types import BadSampleError
 
@@ -133,6 +133,7 @@ def read_csv_table(
             the columns present).
     """
     path = Path(path)
+    refuse_special_file(path, "CSV file")
     if not path.is_file():
         raise FileNotFoundError(f"CSV file not found: {path}")
     text = path.read_bytes().decode("utf-8", "surrogateescape").removeprefix("\ufeff")
@@ -156,6 +157,12 @@ def _parse(
 ) -> CsvTable:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = [name.strip() for name in next(reader)]
+    repeated = sorted({name for name in header if name and header.count(name) > 1})
+    if repeated:
+        raise ValueError(
+            f"{path}: header columns {', '.join(map(repr, repeated))} appear more than once; "
+            "rename them so that each column is named once"
+        )
     img_col = _find_column(header, img_key, IMAGE_COLUMNS, "image-path", "--data.csv-img-key", path)
     cap_col = _find_column(
         header, caption_key, CAPTION_COLUMNS, "caption", "--data.csv-caption-key", path

@@ -97,6 +97,13 @@ def scan_image_folder(root: Path) -> tuple[list[str], list[str], np.ndarray]:
         raise ValueError(
             f"{root}: no image files ({', '.join(IMAGE_SUFFIXES)}) in any class folder"
         )
+    if len(folders) == 1:
+        log.warning(
+            "%s: only one class folder ('%s'): zero-shot accuracy is 100%% whatever the model; "
+            "an ImageFolder needs a sub-folder per class",
+            root,
+            folders[0],
+        )
     return folders, paths, np.asarray(labels, dtype=np.int64)
 
 

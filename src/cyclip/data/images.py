@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import warnings
 
 import numpy as np
@@ -37,6 +38,10 @@ def load_image(source: str | os.PathLike | bytes, key: str | None = None) -> Ima
             the header, before any pixel is decoded).
     """
     name = key if key is not None else str(source)
+    if not isinstance(source, bytes):
+        kind = special_file_kind(source)
+        if kind is not None:  # opening a FIFO blocks until a writer comes: never open one
+            raise BadSampleError(name, f"not a regular file ({kind}); refused")
     fp = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
         with warnings.catch_warnings():
@@ -61,6 +66,37 @@ def load_image(source: str | os.PathLike | bytes, key: str | None = None) -> Ima
     except (OSError, ValueError, SyntaxError, EOFError, TypeError) as exc:
         # PIL signals truncated or corrupt data with any of these, depending on the codec.
         raise BadSampleError(name, f"corrupt image data: {type(exc).__name__}: {exc}") from None
+
+
+_SPECIAL_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def special_file_kind(path: str | os.PathLike) -> str | None:
+    """``"a named pipe (FIFO)"``, ``"a socket"``, ... for a special file, else None (regular
+    files, directories and missing paths). ``stat`` never blocks, unlike opening a FIFO."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    return next((kind for test, kind in _SPECIAL_KINDS if test(mode)), None)
+
+
+def refuse_special_file(path: str | os.PathLike, what: str = "data source") -> None:
+    """Raise ``ValueError`` (one line) when ``path`` is a FIFO, socket or device.
+
+    Raises:
+        ValueError: naming the path and what it is.
+    """
+    kind = special_file_kind(path)
+    if kind is not None:
+        raise ValueError(
+            f"{what} {path} is not a regular file or folder but {kind}; give a file or folder"
+        )
 
 
 def _check_pixel_count(img: Image.Image, name: str) -> None:
@@ -120,7 +156,17 @@ def clean_caption(text: str, key: str) -> str:
     Raises:
         BadSampleError: the caption is empty or only whitespace.
     """
-    cleaned = " ".join(text.split())
+    cleaned = collapse_whitespace(text)
     if not cleaned:
         raise BadSampleError(key, "empty caption")
     return cleaned
+
+
+# C0 control characters and DEL: the tokenizer drops them, which would merge the words around a
+# NUL byte ("a\x00dog" -> "adog"); they separate words instead.
+_CONTROLS_TO_SPACE = {c: " " for c in (*range(32), 127)}
+
+
+def collapse_whitespace(text: str) -> str:
+    """``text`` with control characters as spaces and runs of whitespace as one space."""
+    return " ".join(text.translate(_CONTROLS_TO_SPACE).split())

@@ -18,6 +18,7 @@ from cyclip.data.cifar import find_cifar, open_cifar
 from cyclip.data.classnames import build_info
 from cyclip.data.csv_source import CsvPairs, CsvRetrieval, read_csv_table
 from cyclip.data.imagefolder import is_image_folder, open_image_folder, open_labels_csv
+from cyclip.data.images import refuse_special_file
 from cyclip.data.shard_index import ShardRetrieval
 from cyclip.types import ClassificationInfo
 
@@ -58,6 +59,7 @@ def detect_type(source: str) -> str:
     path = Path(source).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"data source not found: {source}")
+    refuse_special_file(path)
     if path.is_file():
         if path.name == "labels.csv":
             return "labels-csv"
@@ -213,4 +215,5 @@ def _existing(source: str) -> Path:
     path = Path(source).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"data source not found: {source}")
+    refuse_special_file(path)
     return path

@@ -93,6 +93,10 @@ class SkipCounter:
         self.total = 0
 
     def __call__(self, exn: BaseException) -> bool:
+        if self.pending and self.pending[-1].reason == self._reason(exn):
+            # webdataset hands the same read error to the handler from two stages; with no
+            # sample in between it is one damaged sample, counted once.
+            return True
         self.total += 1
         message = str(exn.args[0]) if exn.args else type(exn).__name__
         where = next(
@@ -110,6 +114,11 @@ class SkipCounter:
                 message[:300],
             )
         return True
+
+    @staticmethod
+    def _reason(exn: BaseException) -> str:
+        message = str(exn.args[0]) if exn.args else type(exn).__name__
+        return f"{type(exn).__name__}: {message.split(' @ <', 1)[0]}"[:300]
 
     def drain(self) -> list[SkippedItem]:
         pending, self.pending = self.pending, []

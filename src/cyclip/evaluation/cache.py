@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -31,6 +32,10 @@ def cache_key(**parts: object) -> str:
     """sha256 of the JSON of ``parts`` (sorted keys); values must be JSON-serialisable."""
     blob = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class CacheWarning(UserWarning):
+    """The feature cache could not be used; evaluation goes on without it."""
 
 
 class FeatureCache:
@@ -71,7 +76,18 @@ class FeatureCache:
         """Store ``tensors`` (moved to CPU) under ``key``, atomically. No-op when disabled."""
         if self.root is None or key is None:
             return
-        path = self.path(key)
+        try:
+            self._write(self.path(key), tensors, meta)
+        except OSError as exc:  # unwritable, full, or a regular file in the way
+            warnings.warn(
+                f"feature cache {self.root} is not usable ({exc.strerror or exc}); continuing "
+                "without caching (set CYCLIP_CACHE or --cache-dir to a writable folder)",
+                CacheWarning,
+                stacklevel=2,
+            )
+            self.root = None
+
+    def _write(self, path: Path, tensors: dict[str, Tensor], meta: dict[str, str] | None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         entry = {
             "meta": dict(meta or {}),

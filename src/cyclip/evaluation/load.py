@@ -22,7 +22,12 @@ from typing import Any
 import torch
 
 from cyclip.models import ModelBundle, create_model
-from cyclip.rundir import RunDir, is_cyclip_checkpoint, strip_wrapper_prefixes
+from cyclip.rundir import (
+    LATEST_CHECKPOINT,
+    RunDir,
+    is_cyclip_checkpoint,
+    strip_wrapper_prefixes,
+)
 from cyclip.safe_load import load_weights_only
 
 _MB = 1 << 20
@@ -130,7 +135,24 @@ def load_model(
     return LoadedModel(_eval(bundle), info)
 
 
+def _checkpoint_in(folder: Path) -> Path:
+    """``--checkpoint RUN_DIR`` (or its ``checkpoints/``): the ``latest.pt`` it holds.
+
+    Raises:
+        FileNotFoundError: the folder holds no ``latest.pt``.
+    """
+    for candidate in (RunDir(folder).latest, folder / LATEST_CHECKPOINT):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"--checkpoint {folder} is a folder that holds no checkpoint ({RunDir(folder).latest} "
+        "or latest.pt); give a checkpoint file or a run directory"
+    )
+
+
 def _load_checkpoint(path: Path, model: str | None, device: str | torch.device) -> LoadedModel:
+    if path.is_dir():
+        path = _checkpoint_in(path)
     payload: Any = load_weights_only(path)
     fp = file_fingerprint(path)
     if not is_cyclip_checkpoint(payload):
@@ -145,7 +167,7 @@ def _load_checkpoint(path: Path, model: str | None, device: str | torch.device) 
             )
         extra = _bias_override(payload)
         del payload  # open_clip re-reads the file and handles its key / prefix variants
-        bundle = create_model(model, pretrained=str(path), device=device, **extra)
+        bundle = _create_from_file(model, path, device, extra)
         fp = hashlib.sha256(f"{model}\0{fp}".encode()).hexdigest()
         return LoadedModel(_eval(bundle), ModelInfo(model, checkpoint=str(path), fingerprint=fp))
     name = payload["model_name"]
@@ -190,6 +212,16 @@ def _bias_override(payload: object) -> dict[str, Any]:
     state = payload.get("state_dict", payload) if isinstance(payload, dict) else {}
     has_bias = isinstance(state, dict) and "logit_bias" in strip_wrapper_prefixes(state)
     return {"init_logit_bias": 0.0} if has_bias else {}
+
+
+def _create_from_file(
+    model: str, path: Path, device: str | torch.device, extra: dict[str, Any]
+) -> ModelBundle:
+    """``create_model(model, pretrained=path, **extra)``, its errors naming ``--checkpoint``."""
+    try:
+        return create_model(model, pretrained=str(path), device=device, **extra)
+    except ValueError as exc:
+        raise ValueError(f"--checkpoint {path} with --model {model}: {exc}") from exc
 
 
 def _eval(bundle: ModelBundle) -> ModelBundle:

@@ -294,6 +294,13 @@ def create_model(
                 weights_only=True,
                 **overrides,
             )
+    except AssertionError as exc:  # open_clip asserts that position embeddings can be resized
+        if pretrained is None:
+            raise
+        raise ValueError(
+            f"pretrained weights {pretrained!r} do not fit architecture '{name}' ({exc}); give "
+            "weights of this architecture, or the --model they were trained as"
+        ) from exc
     except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
         if pretrained is None:
             raise

@@ -181,3 +181,37 @@ def load_checkpoint(path: str | os.PathLike) -> CheckpointPayload:
             "plain model weights use --model.pretrained PATH instead of --run.resume"
         )
     return ckpt  # type: ignore[return-value]
+
+
+def load_with_fallback(path: str | os.PathLike) -> tuple[Path, CheckpointPayload, list[str]]:
+    """Load ``path`` or, if it is unreadable (truncated by a full disk, a copy cut short), the
+    newest older checkpoint of its directory that loads.
+
+    Returns ``(path loaded, checkpoint, one line per file skipped)``.
+
+    Raises:
+        ValueError: no checkpoint of the directory loads (every file named).
+    """
+    path = Path(path)
+    try:
+        return path, load_checkpoint(path), []
+    except ValueError as exc:
+        first_error = exc
+    skipped = [path.resolve()]
+    notes = [f"checkpoint {path} is unreadable ({first_error})"]
+    candidates = [p for _, p in reversed(list_step_checkpoints(path.parent))]
+    candidates.append(path.parent / LATEST_CHECKPOINT)
+    for candidate in candidates:
+        if candidate.resolve() in skipped or not candidate.is_file():
+            continue
+        if any(candidate.samefile(s) for s in skipped if s.exists()):
+            continue  # latest.pt: a hard link of a file already tried
+        try:
+            ckpt = load_checkpoint(candidate)
+        except ValueError as exc:
+            skipped.append(candidate.resolve())
+            notes.append(f"checkpoint {candidate} is unreadable ({exc})")
+            continue
+        notes = [f"{note}; resuming from the newest complete one, {candidate}" for note in notes]
+        return candidate, ckpt, notes
+    raise ValueError("; ".join(notes) + "; no complete checkpoint is left to resume from")

@@ -187,6 +187,8 @@ class RunConfig:
     """Stop after this many consecutive steps with a non-finite loss or gradient."""
     progress: bool = True
     """Show a progress bar."""
+    allow_config_change: bool = False
+    """With --run.resume: accept a changed model, objective or training data (warned, recorded in config-history/)."""
 
 
 @dataclass(frozen=True)

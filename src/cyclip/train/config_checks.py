@@ -62,6 +62,7 @@ def _check_model(cfg: TrainConfig) -> list[str]:
 
             name = resolve_model_name(m.name)
             out += text_tower_problems(name, m.text_tower)
+            out += _check_image_size(name, m.force_image_size)
             if m.pretrained is not None:
                 out += _check_pretrained(name, m.pretrained)
     for key, value in (
@@ -77,6 +78,39 @@ def _check_model(cfg: TrainConfig) -> list[str]:
         if value < 0:
             out.append(f"--model.{key} must be >= 0, got {value}")
     return out
+
+
+MAX_IMAGE_TOKENS = 4096
+"""Most patch tokens per image a ViT may be trained at (a 64x64 grid: ViT-B-16 at 1024 px);
+attention costs grow with their square, so 6000 px on an 8-px patch (562,500 tokens) would run
+one step for hours."""
+MAX_IMAGE_SIZE = 4096
+"""Largest --model.force-image-size for architectures without patches (ResNets)."""
+
+
+def _check_image_size(name: str, size: int | None) -> list[str]:
+    """``--model.force-image-size`` within what ``name`` can train at in bounded time and memory."""
+    if size is None or size < 1:
+        return []
+    import open_clip
+
+    from cyclip.models import register_model_configs
+
+    register_model_configs()
+    vision = (open_clip.get_model_config(name) or {}).get("vision_cfg", {})
+    patch = vision.get("patch_size")
+    if isinstance(patch, int) and patch > 0:
+        tokens = (size // patch) ** 2
+        largest = int(MAX_IMAGE_TOKENS**0.5) * patch
+        if tokens > MAX_IMAGE_TOKENS:
+            return [
+                f"--model.force-image-size {size} gives {tokens:,} patch tokens per image for "
+                f"'{name}' (patch {patch}); at most {MAX_IMAGE_TOKENS:,} are allowed "
+                f"(--model.force-image-size at most {largest})"
+            ]
+    elif size > MAX_IMAGE_SIZE:
+        return [f"--model.force-image-size must be at most {MAX_IMAGE_SIZE}, got {size}"]
+    return []
 
 
 def _check_pretrained(name: str, pretrained: str) -> list[str]:
@@ -261,6 +295,8 @@ def _check_run(cfg: TrainConfig) -> list[str]:
         value = getattr(r, key)
         if value < low:
             out.append(f"--run.{key.replace('_', '-')} must be >= {low}, got {value}")
+    if r.seed >= 2**63:
+        out.append(f"--run.seed must be < 2**63 (a 64-bit seed), got {r.seed}")
     if r.name is not None and (not r.name or "/" in r.name or r.name in (".", "..")):
         out.append(f"--run.name must be a plain folder name, got '{r.name}'")
     if r.resume not in (None, "latest") and not Path(r.resume).exists():

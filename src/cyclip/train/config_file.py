@@ -73,9 +73,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     text = path.read_text(encoding="utf-8")
     try:
         if suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
+            data = _bounded_yaml_load(text, path)
         elif suffix == ".toml":
             data = _toml_loads(text)
         else:
@@ -85,7 +83,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     except ConfigError:
         raise
     except Exception as exc:  # yaml.YAMLError, tomllib.TOMLDecodeError
-        raise ConfigError(f"cannot parse config file {path}: {exc}".replace("\n", " ")) from exc
+        detail = " ".join(str(exc).split())
+        detail = detail if len(detail) <= 300 else detail[:297] + "..."
+        raise ConfigError(f"cannot parse config file {path}: {detail}") from exc
     if data is None:
         return {}
     if not isinstance(data, Mapping):
@@ -94,6 +94,96 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
             f"run), got {type(data).__name__}"
         )
     return dict(data)
+
+
+MAX_EXPANDED_NODES = 10_000
+"""The most YAML nodes a config file may expand to, aliases counted as copies of what they name
+(a full config has about 80). A "billion laughs" file of a few hundred bytes would expand to
+billions: it is refused after parsing, before anything is built from it."""
+
+
+def _bounded_yaml_load(text: str, path: Path) -> Any:
+    """``yaml.safe_load(text)``, refusing documents whose aliases expand beyond
+    :data:`MAX_EXPANDED_NODES` nodes or refer to themselves.
+
+    Raises:
+        ConfigError: an alias bomb or a recursive alias (named, with the size).
+    """
+    import yaml
+
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node, path)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _check_expansion(root: Any, path: Path) -> None:
+    """Count the nodes of ``root`` with every alias expanded (memoised: linear in the file)."""
+    import yaml
+
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: Any) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise ConfigError(f"config file {path}: a YAML alias refers to itself; remove it")
+        active.add(key)
+        if isinstance(node, yaml.MappingNode):
+            _refuse_duplicate_keys(node, path)
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            children = []
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > MAX_EXPANDED_NODES:
+                break
+        active.discard(key)
+        sizes[key] = total
+        if total > MAX_EXPANDED_NODES:
+            raise ConfigError(
+                f"config file {path}: its YAML aliases expand to more than "
+                f"{MAX_EXPANDED_NODES:,} values (an alias bomb?); write the values out instead"
+            )
+        return total
+
+    size(root)
+
+
+def _refuse_duplicate_keys(node: Any, path: Path) -> None:
+    """PyYAML keeps the last of two equal keys without a word; a config must say one thing."""
+    seen: set[str] = set()
+    for key, _ in node.value:
+        name = getattr(key, "value", None)
+        if not isinstance(name, str):
+            continue
+        if name in seen:
+            raise ConfigError(
+                f"config file {path}: key '{name}' appears twice in one section (line "
+                f"{key.start_mark.line + 1}); keep one"
+            )
+        seen.add(name)
+
+
+def short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` bounded in depth, items and length: safe to print for any parsed value."""
+    import reprlib
+
+    shortener = reprlib.Repr()
+    shortener.maxlevel, shortener.maxlist, shortener.maxdict = 2, 4, 4
+    shortener.maxstring = shortener.maxother = limit
+    text = shortener.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _toml_loads(text: str) -> dict[str, Any]:
@@ -144,7 +234,7 @@ def apply_mapping(
             if not isinstance(value, Mapping):
                 raise ConfigError(
                     f"{source}: '{dotted}' is a section; give it as a mapping of keys "
-                    f"({', '.join(f.name for f in dataclasses.fields(tp))}), got {value!r}"
+                    f"({', '.join(f.name for f in dataclasses.fields(tp))}), got {short_repr(value)}"
                 )
             changes[key] = apply_mapping(current, value, source=source, prefix=f"{dotted}.")
         else:
@@ -188,7 +278,8 @@ def coerce(value: Any, tp: Any, *, key: str, source: str = "config") -> Any:
         if value in args:
             return value
         raise ConfigError(
-            f"{source}: '{key}' must be one of {', '.join(map(repr, args))}, got {value!r}"
+            f"{source}: '{key}' must be one of {', '.join(map(repr, args))}, got "
+            f"{short_repr(value)}"
         )
     if origin in (tuple, list):
         if not isinstance(value, list | tuple):
@@ -235,4 +326,4 @@ def _to_int(value: Any, key: str, source: str) -> int:
 
 def _bad(value: Any, tp: Any, key: str, source: str) -> str:
     name = getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-    return f"{source}: '{key}' expects {name}, got {value!r}"
+    return f"{source}: '{key}' expects {name}, got {short_repr(value)}"

@@ -3,10 +3,12 @@ what warns that it is not learning (the collapse alarm)."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from types import FrameType
 from typing import Any
 
@@ -156,8 +158,20 @@ class SkipMonitor:
         self.examples: list[str] = []
 
     def new_epoch(self) -> None:
+        self.last_epoch = (self.seen, self.skipped, list(self.examples))
         self.seen = self.skipped = 0
         self.examples = []
+
+    def no_batch_error(self, epoch: int) -> TrainingError:
+        """The error for an epoch that ended without a single optimiser step (every sample
+        unreadable, whatever ``max_rate`` tolerates): the run could only spin."""
+        seen, skipped, examples = getattr(self, "last_epoch", (self.seen, self.skipped, []))
+        shown = ", ".join(examples) if examples else "(no example names reported)"
+        return TrainingError(
+            f"no batch could be formed in epoch {epoch}: {skipped} of {seen} samples were "
+            f"unreadable and skipped, e.g. {shown}. Fix the data (paths, image root) and rerun; "
+            "--data.max-skip-rate cannot help when nothing is readable."
+        )
 
     def record(self, n_good: int, n_skipped: int, examples: Sequence[str] = ()) -> None:
         """Add one batch (or one step, already summed over ranks)."""
@@ -192,6 +206,10 @@ class SkipMonitor:
         self.skipped = int(state.get("epoch_skipped", 0))
 
 
+class StopRequested(Exception):
+    """Raised by :class:`StopRequest` inside a data wait that has lasted too long."""
+
+
 class StopRequest:
     """Turns SIGINT / SIGTERM into a flag the loop polls between steps (then checkpoints and
     exits); a second signal interrupts immediately.
@@ -202,9 +220,14 @@ class StopRequest:
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
+    WAIT_GRACE_S = 5.0
+    """A signal arriving while the loop has waited this long for data interrupts the wait (a
+    blocked read: a hung filesystem, a stuck pipe); shorter waits finish, so the step runs."""
+
     def __init__(self) -> None:
         self.signum: int | None = None
         self._previous: dict[int, object] = {}
+        self._waiting_since: float | None = None
 
     @property
     def requested(self) -> bool:
@@ -214,6 +237,19 @@ class StopRequest:
         if self.signum is not None:
             raise KeyboardInterrupt(f"second {signal.Signals(signum).name}: stopping now")
         self.signum = signum
+        since = self._waiting_since
+        if since is not None and time.monotonic() - since > self.WAIT_GRACE_S:
+            raise StopRequested(signal.Signals(signum).name)
+
+    @contextlib.contextmanager
+    def waiting_for_data(self) -> Iterator[None]:
+        """Mark a wait for the next batch: a signal after :data:`WAIT_GRACE_S` of it raises
+        :class:`StopRequested` there instead of waiting for the read to return."""
+        self._waiting_since = time.monotonic()
+        try:
+            yield
+        finally:
+            self._waiting_since = None
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():

@@ -14,7 +14,14 @@ from torch import nn
 from cyclip import distributed as dist
 from cyclip.losses import CyCLIPLoss
 from cyclip.models import ModelBundle, create_model
-from cyclip.rundir import RunDir
+from cyclip.rundir import (
+    RunDir,
+    RunDirError,
+    RunDirLock,
+    create_unique_run_dir,
+    ensure_run_dir,
+    record_config,
+)
 from cyclip.train.checkpoint import newest_checkpoint
 from cyclip.train.config import LossConfig, ModelConfig, RunConfig, TrainConfig, config_to_dict
 from cyclip.train.config_file import ConfigError
@@ -53,14 +60,38 @@ def default_run_name(model: ModelConfig, loss: LossConfig) -> str:
     return f"{stamp}-{model_name}-{loss.name}"
 
 
-def prepare_run_dir(run: RunConfig, model: ModelConfig, loss: LossConfig) -> Path:
-    """The run directory, created by the main process; every rank gets the same path."""
-    name = run.name or dist.broadcast_object(default_run_name(model, loss))
-    run_dir = Path(run.output_dir) / str(name)
+def prepare_run_dir(
+    run: RunConfig, model: ModelConfig, loss: LossConfig
+) -> tuple[Path, RunDirLock]:
+    """The run directory, created and locked by the main process; every rank gets the same path.
+
+    Without ``--run.name`` the timestamped directory is created exclusively (a second run in the
+    same second gets ``...-2``). The main process holds :class:`RunDirLock` on it until the
+    returned lock is released, so a second process training in the same directory refuses.
+
+    Raises:
+        ConfigError: the directory cannot be created or written, or another process trains in it
+            (on every rank).
+    """
+    lock: RunDirLock | None = None
+    problem: str | None = None
+    run_dir: Any = None
     if dist.is_main_process():
-        RunDir(run_dir).checkpoints.mkdir(parents=True, exist_ok=True)
+        try:
+            if run.name:
+                created = ensure_run_dir(RunDir(Path(run.output_dir) / str(run.name)))
+            else:
+                base = default_run_name(model, loss)
+                created = ensure_run_dir(create_unique_run_dir(run.output_dir, base))
+            lock = RunDirLock(created).acquire()
+            run_dir = created.root
+        except RunDirError as exc:
+            problem = str(exc)
+    run_dir, problem = dist.broadcast_object((run_dir, problem))  # type: ignore[misc]
+    if problem:
+        raise ConfigError(problem)
     dist.barrier()
-    return run_dir
+    return Path(run_dir), lock or RunDirLock(RunDir(run_dir))
 
 
 def find_resume_checkpoint(run: RunConfig, run_dir: Path) -> Path | None:
@@ -197,6 +228,12 @@ def write_config(run_dir: Path, cfg: TrainConfig) -> None:
     if not dist.is_main_process():
         return
     text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
-    config = RunDir(run_dir).config
-    config.write_text(text)
-    print(f"run directory: {run_dir} (resolved config: {config})", flush=True)
+    run = RunDir(run_dir)
+    try:
+        record_config(run, text)  # config.yaml, and config-history/NNN.yaml
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the config into the run directory {run_dir} "
+            f"({exc.strerror or exc}); fix its permissions or choose another --run.output-dir"
+        ) from exc
+    print(f"run directory: {run_dir} (resolved config: {run.config})", flush=True)

@@ -115,10 +115,12 @@ def _rescaled_batch_position(ckpt: CheckpointPayload, cfg: TrainConfig) -> int:
     if old == new or position == 0:
         return position
     if dist.is_main_process():
+        done, kept = position * old, position * old // new * new
+        rounded = f" (rounded down from {done})" if kept != done else ""
         warnings.warn(
             f"the global batch changed from {old} to {new} since the checkpoint; resuming "
-            f"epoch {ckpt['epoch']} after {position * old // new * new} of its samples instead "
-            f"of {position * old}: the continuation is not identical to the original run",
+            f"epoch {ckpt['epoch']} after {kept} of its samples{rounded}, in batches of {new}: "
+            "the continuation is not identical to the original run",
             stacklevel=3,
         )
     return position * old // new

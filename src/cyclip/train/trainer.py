@@ -4,7 +4,9 @@ the table of contents of a run; each line is a function of its own module.
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -15,10 +17,11 @@ import torch
 from torch import nn
 
 from cyclip import distributed as dist
-from cyclip.rundir import RunDir
+from cyclip.rundir import CheckpointPayload, RunDir
 from cyclip.train.checkpoint import (
     CheckpointManager,
     load_checkpoint,
+    load_with_fallback,
     newest_checkpoint,
     remove_stale_temp_files,
 )
@@ -30,12 +33,14 @@ from cyclip.train.guards import (
     NonFiniteGuard,
     SkipMonitor,
     StopRequest,
+    StopRequested,
     TrainingError,
 )
 from cyclip.train.logging import MetricsLogger, ThroughputMeter, format_duration
 from cyclip.train.loop import StepResult, TrainStep
 from cyclip.train.optim import build_optimizer, lr_at
 from cyclip.train.periodic import build_periodic_evaluation, evaluated_at, open_eval_suite
+from cyclip.train.resume_check import check_resume_config
 from cyclip.train.rng import derive_seed, gather_rng_states, restore_rank_rng_state, seed_everything
 from cyclip.train.setup import (
     build_loader,
@@ -102,9 +107,10 @@ def train(cfg: TrainConfig, *, eval_fn: EvalFn | None = None, loader: Any = None
             )
     owns_process_group = not dist.is_distributed()
     info = dist.init_distributed(device=cfg.run.device)
+    held = contextlib.ExitStack()  # releases the run directory's lock, even if setup fails
     try:
         try:
-            trainer = Trainer(cfg, info.device, eval_fn=eval_fn, loader=loader)
+            trainer = Trainer(cfg, info.device, eval_fn=eval_fn, loader=loader, held=held)
         except ConfigError:
             raise
         except (ValueError, FileNotFoundError) as exc:
@@ -124,6 +130,7 @@ def train(cfg: TrainConfig, *, eval_fn: EvalFn | None = None, loader: Any = None
                 "--data.workers / --data.batch-size; continue with --run.resume latest."
             ) from exc
     finally:
+        held.close()
         if owns_process_group:
             dist.cleanup()
 
@@ -138,7 +145,10 @@ class Trainer:
         *,
         eval_fn: EvalFn | None = None,
         loader: Any = None,
+        held: contextlib.ExitStack | None = None,
     ) -> None:
+        """``held``: where the run directory's lock is registered for release (by default it is
+        released when :meth:`run` returns)."""
         self.cfg, self.device = cfg, device
         self.main = dist.is_main_process()
         eval_suite = open_eval_suite(cfg.run.eval_suite)  # before the model: bad data fails fast
@@ -150,7 +160,9 @@ class Trainer:
         self.total_steps = cfg.optim.max_steps or cfg.optim.epochs * steps_per_epoch(
             self.loader, cfg
         )
-        self.run_dir = prepare_run_dir(cfg.run, cfg.model, cfg.loss)
+        self.run_dir, self.lock = prepare_run_dir(cfg.run, cfg.model, cfg.loss)
+        if held is not None:
+            held.callback(self.lock.release)
         self.optimizer = build_optimizer(
             self.raw_model,
             lr=cfg.optim.lr,
@@ -220,7 +232,10 @@ class Trainer:
                 if self._evaluation_due():  # resumed at a scheduled step a stop left unevaluated
                     self._evaluate()
                 while self.progress.step < self.total_steps and not self.stop_now:
+                    step_before, whole_epoch = self.progress.step, self.progress.batch_in_epoch == 0
                     self._train_epoch()
+                    if whole_epoch and self.progress.step == step_before and not self.stop_now:
+                        raise self.skips.no_batch_error(self.progress.epoch - 1)
                 if self.periodic.enabled and not self.stop_now:
                     self._evaluate()
                 if self.saved_position != self.progress.position():
@@ -239,6 +254,7 @@ class Trainer:
                 self.logger.message(self._summary(time.perf_counter() - start))
         finally:
             self.logger.close()
+            self.lock.release()
         return TrainResult(
             run_dir=self.run_dir,
             step=self.progress.step,
@@ -311,8 +327,12 @@ class Trainer:
             iterator = iter(self.loader)
         while True:
             try:
-                batch = next(iterator)
+                with self.stop.waiting_for_data():
+                    batch = next(iterator)
             except StopIteration:
+                return
+            except StopRequested:  # SIGTERM / Ctrl-C during a read that would not return
+                self.stop_now = True
                 return
             except Exception:
                 if self.stop.requested:  # Ctrl-C also reached the DataLoader workers
@@ -453,7 +473,15 @@ class Trainer:
             remove_stale_temp_files(self.checkpoints.directory)
         if path is None:
             return
-        ckpt = load_checkpoint(path)
+        ckpt, path = self._load_resume_checkpoint(path)
+        changed = check_resume_config(
+            ckpt.get("config") or {},
+            config_to_dict(self.cfg),
+            allow_change=self.cfg.run.allow_config_change,
+            source=path.name,
+        )
+        for note in changed if self.main else ():
+            print(f"cyclip train: warning: {note}", file=sys.stderr, flush=True)
         self.progress = restore_training_state(
             ckpt,
             path,
@@ -468,6 +496,18 @@ class Trainer:
         if self.main:
             p = self.progress
             print(f"resuming from {path} at step {p.step} (epoch {p.epoch})", flush=True)
+
+    def _load_resume_checkpoint(self, path: Path) -> tuple[CheckpointPayload, Path]:
+        """The checkpoint at ``path``; for ``latest`` or a directory, the newest complete one
+        when the newest is unreadable (one line per skipped file)."""
+        resume = str(self.cfg.run.resume)
+        if resume != "latest" and not Path(resume).is_dir():
+            return load_checkpoint(path), path
+        loaded, ckpt, notes = load_with_fallback(path)
+        if self.main:
+            for note in notes:
+                print(f"cyclip train: warning: {note}", file=sys.stderr, flush=True)
+        return ckpt, loaded
 
 
 __all__ = ["EvalFn", "TrainResult", "Trainer", "TrainingError", "train"]
