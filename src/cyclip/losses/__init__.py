@@ -19,14 +19,26 @@ from cyclip.losses.cyclic import (
     inmodal_from_grams,
 )
 from cyclip.losses.cyclip_loss import ClipLoss, CyCLIPLoss
+from cyclip.losses.simcse import (
+    SENTENCE_TERMS,
+    SentenceObjective,
+    SentenceTerm,
+    SentenceViews,
+    sup_simcse_loss,
+    unsup_simcse_loss,
+)
 
 __all__ = [
     "CYCLIC_IMPLS",
     "NORMALIZATIONS",
+    "SENTENCE_TERMS",
     "ClipLoss",
     "CyclicImpl",
     "Normalization",
     "CyCLIPLoss",
+    "SentenceObjective",
+    "SentenceTerm",
+    "SentenceViews",
     "augmented_contrastive_loss",
     "contrastive_loss",
     "contrastive_loss_local",
@@ -37,4 +49,6 @@ __all__ = [
     "inmodal_cyclic_loss",
     "inmodal_cyclic_loss_naive",
     "inmodal_from_grams",
+    "sup_simcse_loss",
+    "unsup_simcse_loss",
 ]
