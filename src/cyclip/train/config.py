@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from cyclip.data import DataConfig
-from cyclip.losses import CyclicImpl, Normalization
+from cyclip.losses import CyclicImpl, Normalization, SentenceTerm
 from cyclip.precision import Precision
 from cyclip.train.attention import AttentionKernel
 
@@ -51,6 +51,8 @@ class ModelConfig:
     """Recompute activations in the backward pass: less memory, about 30% more compute."""
     torch_compile: bool = False
     """Compile the model with torch.compile (slow start-up, faster steps on GPU)."""
+    text_init: str | None = None
+    """Start the text tower from another run's: a checkpoint file or run directory (e.g. of a --run.stage text run) whose text tower fits this architecture's."""
     attention_kernel: AttentionKernel = "auto"
     """Attention (SDPA) kernel in training: auto = math on CPU in bf16 (1.5x faster steps than torch's flash pick), torch's own choice otherwise; or torch, math, flash, efficient, cudnn."""
 
@@ -83,6 +85,14 @@ class LossConfig:
     """Cyclic-term implementation (same values, different cost): gram O(N·d²), naive O(N²·d), auto = the cheaper one. Formerly 'method'."""
     local_loss: bool = False
     """Distributed: each rank computes only its rows of the contrastive logits (less memory)."""
+    sentence_term: SentenceTerm = "none"
+    """Sentence-embedding term of the text tower (SimCSE): unsupervised = two dropout views of each caption; supervised = NLI triplets of --data.sentence-data; none."""
+    lambda_sentence: float = 1.0
+    """Weight of the sentence term (0 = no term: exactly the objective without it)."""
+    sentence_temperature: float = 0.05
+    """SimCSE temperature of the sentence term (cosine / temperature)."""
+    sentence_dropout: float = 0.1
+    """Dropout of the sentence term's text rows where the text tower has none (open_clip's own text transformer); CLIP rows are untouched."""
 
     def resolved(self) -> LossConfig:
         """A copy with the lambdas made concrete (None -> the default for ``name``)."""
@@ -158,6 +168,8 @@ class RunConfig:
     """Stop after this many consecutive steps with a non-finite loss or gradient."""
     progress: bool = True
     """Show a progress bar."""
+    stage: Literal["joint", "text"] = "joint"
+    """joint = image-text training (with the sentence term, if any); text = the text tower alone with --loss.sentence-term (no images, image tower and logit scale frozen): start a later run from it with --model.text-init."""
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ _BAR_KEYS = (
     ("contrastive_loss", "clip"),
     ("inmodal_cyclic_loss", "in"),
     ("crossmodal_cyclic_loss", "cross"),
+    ("sentence_loss", "sent"),
     ("lr", "lr"),
     ("logit_scale", "scale"),
     ("samples_per_s", "smp/s"),

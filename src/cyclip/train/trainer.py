@@ -48,6 +48,7 @@ from cyclip.train.setup import (
     wrap_model,
     write_config,
 )
+from cyclip.train.sentence import freeze_all_but_text
 from cyclip.train.state import Progress, restore_training_state, training_checkpoint
 
 EvalFn = Callable[[nn.Module, int], Mapping[str, Any]]
@@ -141,6 +142,8 @@ class Trainer:
         seed_everything(cfg.run.seed)  # the same initial weights on every rank
         bundle = build_model(cfg.model, device)
         self.raw_model = bundle.model
+        if cfg.run.stage == "text":  # the text tower alone (cyclip.train.sentence)
+            freeze_all_but_text(self.raw_model)
         self.loader = loader if loader is not None else build_loader(cfg, bundle)
         self.total_steps = cfg.optim.max_steps or cfg.optim.epochs * steps_per_epoch(
             self.loader, cfg
@@ -157,7 +160,7 @@ class Trainer:
         self.step_fn = TrainStep(
             wrap_model(self.raw_model, device, compile_model=cfg.model.torch_compile),
             self.raw_model,
-            build_loss(cfg.loss),
+            build_loss(cfg.loss, cfg.run.stage),
             self.optimizer,
             device=device,
             precision=cfg.optim.precision,
