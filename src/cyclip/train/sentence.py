@@ -35,7 +35,9 @@ def check_sentence(cfg: Any) -> list[str]:
         )
         return out
     if not (math.isfinite(loss.lambda_sentence) and loss.lambda_sentence >= 0):
-        out.append(f"--loss.lambda-sentence must be a finite number >= 0, got {loss.lambda_sentence}")
+        out.append(
+            f"--loss.lambda-sentence must be a finite number >= 0, got {loss.lambda_sentence}"
+        )
     if not (math.isfinite(loss.sentence_temperature) and loss.sentence_temperature > 0):
         out.append(
             f"--loss.sentence-temperature must be a finite number > 0, got "

@@ -36,6 +36,7 @@ from cyclip.train.logging import MetricsLogger, ThroughputMeter, format_duration
 from cyclip.train.loop import StepResult, TrainStep
 from cyclip.train.optim import build_optimizer, lr_at
 from cyclip.train.rng import derive_seed, gather_rng_states, restore_rank_rng_state, seed_everything
+from cyclip.train.sentence import freeze_all_but_text
 from cyclip.train.setup import (
     build_loader,
     build_loss,
@@ -48,7 +49,6 @@ from cyclip.train.setup import (
     wrap_model,
     write_config,
 )
-from cyclip.train.sentence import freeze_all_but_text
 from cyclip.train.state import Progress, restore_training_state, training_checkpoint
 
 EvalFn = Callable[[nn.Module, int], Mapping[str, Any]]
