@@ -13,6 +13,7 @@ SMALL = SuiteConfig(
     retrieval_size=10,
     geometry_size=12,
     compositional_size=10,
+    sts_size=40,
     image_size=32,
     probe=LinearProbeConfig(c_grid=(0.1, 10.0), max_iter=50),
 )
@@ -34,6 +35,7 @@ def test_suite_covers_every_protocol(suite_results):
         "shapes__val__geometry.json",
         "shapes__robustness.json",
         "shapes__compositional__compositional.json",
+        "shapes__sts__sts.json",
     } <= names
     for result in suite_results.values():
         validate_result(result)
@@ -76,6 +78,7 @@ def test_eval_fn_for_the_trainer(tiny_bundle):
             test_size=16,
             train_size=20,
             retrieval_size=8,
+            sts_size=20,
             image_size=32,
         ),
     )
@@ -84,6 +87,7 @@ def test_eval_fn_for_the_trainer(tiny_bundle):
     assert model.training  # mode restored
     assert "shapes/shape/test/zero_shot/top1" in metrics
     assert "shapes/retrieval/retrieval/mean_recall" in metrics
+    assert "shapes/sts/sts/spearman" in metrics
     assert all(isinstance(v, float) for v in metrics.values())
     model.eval()
 

@@ -126,6 +126,8 @@ def test_export_refuses_bad_requests(tmp_path: Path):
     export_task("shapes/val", tmp_path / "full", limit=1, overwrite=True)
     with pytest.raises(ValueError, match="limit must be a positive"):
         export_task("shapes/val", tmp_path / "b", limit=0)
+    with pytest.raises(ValueError, match="text-only task"):
+        export_task("shapes/sts", tmp_path / "c")
 
 
 def test_pair_and_retrieval_exports_read_back_with_cyclip_data(tmp_path: Path):

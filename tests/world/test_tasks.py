@@ -13,8 +13,8 @@ from cyclip.world.tasks import CLASSIFICATION_SIZES, canonical_name, resolve
 def test_task_list():
     names = world.list_tasks()
     assert names[:3] == ["shapes/pretrain", "shapes/val", "shapes/retrieval"]
-    assert len(names) == 3 + 1 + 3 * 5
-    assert "shapes/compositional" in names
+    assert len(names) == 3 + 1 + 1 + 3 * 5
+    assert "shapes/compositional" in names and "shapes/sts" in names
     for factor in ("shape", "colour", "colour-shape"):
         for split in ("train", "test", "sketch", "noisy", "novel"):
             assert f"shapes/{factor}/{split}" in names
@@ -25,6 +25,11 @@ def test_task_list():
 def test_every_task_loads_and_yields_its_item_type(name):
     kind = world.task_kind(name)
     assert world.task_kind(f"builtin:{name}") == kind
+    if kind == "sts":  # text only: sentence pairs with a gold score
+        item = world.load_sts(name, size=3)[2]
+        assert isinstance(item["sentence1"], str) and isinstance(item["sentence2"], str)
+        assert 0.0 <= item["score"] <= 5.0
+        return
     if kind == "pairs":
         dataset = world.load_pairs(name, size=3, image_size=32)
         item = dataset[2]

@@ -6,7 +6,7 @@ import contextlib
 import io
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
 _BOX_CHARS = "│╭╮╰╯─"
@@ -17,7 +17,7 @@ def condense_tyro_error(text: str) -> str:
     all_lines = text.splitlines()
     # Skip anything printed before the box (e.g. a library's warning during import).
     top = next((i for i, line in enumerate(all_lines) if line.lstrip().startswith("╭")), 0)
-    lines = []
+    lines: list[str] = []
     for raw in all_lines[top + 1 :]:
         line = raw.strip().strip(_BOX_CHARS).strip()
         if not line or set(line) <= set(_BOX_CHARS + " "):
@@ -26,6 +26,30 @@ def condense_tyro_error(text: str) -> str:
             continue
         lines.append(line)
     return " ".join(lines) or " ".join(text.split())
+
+
+@overload
+def parse_cli(
+    cls: type[T],
+    argv: list[str],
+    prog: str,
+    description: str | None = None,
+    *,
+    default: T | None = None,
+    hint: Callable[[str], str] | None = None,
+) -> T: ...
+
+
+@overload
+def parse_cli(
+    cls: Any,
+    argv: list[str],
+    prog: str,
+    description: str | None = None,
+    *,
+    default: Any = None,
+    hint: Callable[[str], str] | None = None,
+) -> Any: ...
 
 
 def parse_cli(

@@ -28,8 +28,9 @@ PROG = "cyclip demo"
 class DemoArgs:
     """Train cyclip-small with the CyCLIP objective on the builtin synthetic world, evaluate it on
     the whole builtin suite (zero-shot in-distribution and under shift, consistency@k, linear
-    probe, fine vs coarse, retrieval, geometry, compositionality) and write RUN_DIR/report.html. 10-15 minutes
-    on 2 CPU cores; --quick runs the same path in about a minute."""
+    probe, fine vs coarse, retrieval, geometry, compositionality, sentence similarity) and write
+    RUN_DIR/report.html. 10-15 minutes on 2 CPU cores; --quick runs the same path in about a
+    minute."""
 
     quick: bool = False
     """Smoke-test preset: a few dozen steps and a reduced evaluation (~1 minute)."""
@@ -132,7 +133,7 @@ def summary_table(results: dict[str, dict]) -> str:
     from cyclip.world import load_classification
 
     header = ("task", "classes", "chance", "top-1", "sketch", "noisy", "novel", "cons@1", "probe")
-    rows = [header]
+    rows: list[tuple[str, ...]] = [header]
     for factor in ("shape", "colour", "colour-shape"):
         _, info = load_classification(f"shapes/{factor}/test")
         n = len(info.classnames)
@@ -164,6 +165,8 @@ def summary_table(results: dict[str, dict]) -> str:
     gap = _metric(results, "shapes/val", "geometry", "modality_gap")
     res_in = _metric(results, "shapes/val", "geometry", "inmodal_cyclic")
     res_cross = _metric(results, "shapes/val", "geometry", "crossmodal_cyclic")
+    sts_spearman = _metric(results, "shapes/sts", "sts", "spearman")
+    sts_pearson = _metric(results, "shapes/sts", "sts", "pearson")
     lines += [
         "",
         f"colour-shape fine / coarse top-1: {_fmt(fine)} / {_fmt(coarse)}   "
@@ -171,6 +174,8 @@ def summary_table(results: dict[str, dict]) -> str:
         f"geometry on held-out pairs: modality gap {_fmt(gap, 3)}, in-modal residual "
         f"{_fmt(res_in, 4)}, cross-modal residual {_fmt(res_cross, 4)} (÷N²)",
         *_compositional_lines(results),
+        f"sentence similarity of the text tower (shapes/sts): Spearman {_fmt(sts_spearman)} / "
+        f"Pearson {_fmt(sts_pearson)} (x100)",
         "(accuracies in %; zero-shot with the world's prompt templates; cons@1 = consistency@1)",
     ]
     return "\n".join(lines)

@@ -10,6 +10,8 @@ Examples::
         --train-data builtin:shapes/shape/train
     cyclip eval --checkpoint ckpt.pt --task compositional --data sugar_crepe/ \\
         --images coco/val2017
+    cyclip eval --checkpoint ckpt.pt --task sts --data ../shared/data/sts/stsbenchmark
+    cyclip eval --checkpoint ckpt.pt --suite sts --data ../shared/data/sts
 
 Result files follow ``cyclip.evaluation.schema.SCHEMA``.
 """
@@ -32,8 +34,9 @@ DEFAULT_OUTPUT_DIR = Path("eval_results")
 @dataclass(frozen=True)
 class EvalArgs:
     """Evaluate a CLIP / CyCLIP model: zero-shot, linear probe, consistency@k, fine vs coarse,
-    retrieval, geometry, robustness, compositionality. Give a model (--checkpoint, or --model [--pretrained]) and
-    either --suite builtin or --task with --data."""
+    retrieval, geometry, robustness, compositionality, sentence similarity (sts). Give a model
+    (--checkpoint, --model [--pretrained], or --text-encoder) and either --suite builtin,
+    --suite sts with --data DIR, or --task with --data."""
 
     checkpoint: Path | None = None
     """cyclip checkpoint (or open_clip checkpoint / state_dict file, with --model)."""
@@ -44,8 +47,9 @@ class EvalArgs:
     text_encoder: str | None = None
     """A Hugging Face / sentence-transformers text encoder (local folder or hub id) rated as a
     text-only model, with the pooling its folder declares; text tasks only (--task sts)."""
-    suite: Literal["builtin"] | None = None
-    """Run the whole builtin-world suite (every protocol; writes one file per evaluation)."""
+    suite: Literal["builtin", "sts"] | None = None
+    """builtin: the whole builtin-world suite (every protocol; one file per evaluation). sts:
+    every STS set found under the --data folder (one file per set)."""
     task: str | None = None
     """An evaluation task (see 'Tasks' below): zeroshot, retrieval, geometry, ..."""
     data: str | None = None
@@ -103,13 +107,15 @@ def _check(args: EvalArgs) -> None:
         )
     if (args.suite is None) == (args.task is None):
         raise UsageError(
-            "choose what to run: --suite builtin, or --task NAME --data SOURCE "
-            f"(tasks: {', '.join(_task_names())})"
+            "choose what to run: --suite builtin, --suite sts --data DIR, or --task NAME "
+            f"--data SOURCE (tasks: {', '.join(_task_names())})"
         )
     if args.task is not None and args.data is None:
         raise UsageError(f"--task {args.task} needs --data SOURCE")
-    if args.suite is not None and (args.data or _request(args, "").given()):
+    if args.suite == "builtin" and (args.data or _request(args, "").given()):
         raise UsageError("--suite builtin brings its own data; drop --data and the data options")
+    if args.suite == "sts" and args.data is None:
+        raise UsageError("--suite sts needs --data DIR, a folder holding STS sets")
     if args.batch_size < 1 or args.workers < 0:
         raise UsageError(
             f"--batch-size must be >= 1 and --workers >= 0, got {args.batch_size}, {args.workers}"
@@ -125,10 +131,10 @@ def _check_text_encoder(args: EvalArgs) -> None:
         raise UsageError(f"--text-encoder is a model of its own; drop {flags}")
     text_tasks = [name for name, t in TASKS.items() if t.cli and not t.needs_images]
     shown = ", ".join(text_tasks) or "none registered"
-    if args.suite is not None:
+    if args.suite == "builtin":
         raise UsageError(
-            f"--text-encoder is a text-only model and --suite {args.suite} needs images; "
-            f"run a text task with --task (text tasks: {shown})"
+            "--text-encoder is a text-only model and --suite builtin needs images; "
+            f"run --suite sts --data DIR or a text task with --task (text tasks: {shown})"
         )
     task = TASKS.get(args.task or "")
     if task is not None and task.needs_images:
@@ -188,6 +194,12 @@ def _plan(args: EvalArgs):
 
     if args.suite == "builtin":
         return SuiteConfig(linear_probe=args.linear_probe)
+    if args.suite == "sts":
+        from cyclip.data.sts import find_sts_sets
+
+        assert args.data is not None  # checked by _check
+        found = find_sts_sets(args.data)
+        return [open_task("sts", _request(args, str(path))) for path in found]
     assert args.task is not None and args.data is not None  # checked by _check
     return [open_task(args.task, _request(args, args.data))]
 

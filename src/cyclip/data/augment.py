@@ -88,6 +88,7 @@ class CaptionAugmenter:
         return cls(rate, local_wordnet())
 
     def operations(self) -> list[Callable[[list[str], int, random.Random], list[str]]]:
+        ops: list[Callable[[list[str], int, random.Random], list[str]]]
         ops = [self.random_insertion, self.random_swap, self.random_deletion]
         return ops + [self.synonym_replacement] if self.synonyms is not None else ops
 

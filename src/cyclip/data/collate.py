@@ -42,7 +42,7 @@ class PairTransform:
     """In-modal variant: EDA."""
 
     def __call__(self, image: Image.Image, caption: str, key: str, seed: int) -> dict:
-        out = {"key": key, "caption": caption}
+        out: dict[str, object] = {"key": key, "caption": caption}
         # Random crops and AutoAugment draw from torch's global CPU generator: seed it per item so
         # each augmentation depends only on (seed, epoch, item), whatever worker runs it, and
         # restore it after. (torch.random.fork_rng + torch.manual_seed does the same at ~100x the

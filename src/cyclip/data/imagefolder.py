@@ -80,7 +80,7 @@ def scan_image_folder(root: Path) -> tuple[list[str], list[str], np.ndarray]:
     paths: list[str] = []
     labels: list[int] = []
     for label, folder in enumerate(folders):
-        found = []
+        found: list[str] = []
         for dirpath, dirnames, filenames in os.walk(root / folder):
             dirnames.sort()
             found.extend(os.path.join(dirpath, f) for f in sorted(filenames) if _is_image(f))

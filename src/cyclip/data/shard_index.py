@@ -86,8 +86,8 @@ def _captions_of(texts: dict[str, bytes], txt_key: str) -> tuple[str, ...]:
             meta = json.loads(texts[CAPTIONS_JSON_KEY])
         except (json.JSONDecodeError, UnicodeDecodeError):
             meta = {}
-        raw = meta.get("captions", meta.get("caption", [])) if isinstance(meta, dict) else []
-        lines = [raw] if isinstance(raw, str) else [str(c) for c in raw]
+        raw = meta.get("captions", meta.get("caption")) if isinstance(meta, dict) else None
+        lines = [raw] if isinstance(raw, str) else [str(c) for c in raw or ()]
     return tuple(c for c in (" ".join(line.split()) for line in lines) if c)
 
 

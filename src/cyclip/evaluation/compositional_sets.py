@@ -102,8 +102,13 @@ class CompositionalSet:
 
     def describe(self) -> dict:
         """The ``dataset`` block of a result file (without ``n``)."""
-        out = {"source": self.source, "name": self.name, "fingerprint": self.fingerprint}
-        out.update(total=self.total, missing_images=self.missing)
+        out: dict[str, object] = {
+            "source": self.source,
+            "name": self.name,
+            "fingerprint": self.fingerprint,
+            "total": self.total,
+            "missing_images": self.missing,
+        }
         if self.image_root is not None:
             out["images"] = self.image_root
         return out
@@ -239,7 +244,8 @@ def read_compositional(
         raise FileNotFoundError(f"--images {root}: not a folder")
     items: list[Item] = []
     groups: list[Group] = []
-    total, missing, examples = 0, 0, []
+    total, missing = 0, 0
+    examples: list[str] = []
     found = _Images(root or files[0].parent)
     for path in files:
         for key, record in _records(path):
@@ -273,7 +279,7 @@ def read_compositional(
             category = str(record.get("category") or path.stem)
             items.append(Item(where, index, (str(positive), *negatives), category))
     if not found.paths:
-        where = root if root is not None else "the data file's folder"
+        where = str(root) if root is not None else "the data file's folder"
         raise FileNotFoundError(
             f"{source}: none of the {total} items' images exist under {where} "
             f"(e.g. {examples[0] if examples else '-'}); pass --images with the image folder "

@@ -201,7 +201,9 @@ class FeatureExtractor:
 
         Returns ``({"features": (N, d), "labels"?: (N,)}, skipped images, captions per image)``.
         """
-        feats, labels, captions = [], [], []
+        feats: list[Tensor] = []
+        labels: list[Tensor] = []
+        captions: list[list[str]] = []
         skipped = 0
         for batch in self._loader(dataset):
             skipped += int(batch.get("n_skipped", 0))
@@ -283,6 +285,24 @@ class FeatureExtractor:
         return CompositionalFeatures(
             t["features"], t["readable"].bool(), t["text_features"], int(t["skipped"][0])
         )
+
+    def texts(self, sentences: Sequence[str], fingerprint: str | None = None) -> Tensor:
+        """(N, d) unit vectors of N sentences (text tower only, e.g. sentence similarity).
+
+        Each distinct sentence is encoded once, however often it occurs (STS sets repeat
+        sentences across pairs), and the distinct sentences' features are cached on disk: a
+        second evaluation of the same sentences costs no forward pass. The cache key is the
+        sentences themselves (plus ``fingerprint``, the data's identity, when given).
+        """
+        unique = list(dict.fromkeys(sentences))
+        identity = cache_key(data=fingerprint, sentences=unique)
+        t = self._cached(
+            "texts",
+            self.key_for("texts", identity),
+            lambda: {"features": self.encode_texts(unique)},
+        )
+        row = {s: i for i, s in enumerate(unique)}
+        return t["features"][torch.tensor([row[s] for s in sentences], dtype=torch.long)]
 
     def classifier(self, classnames: Sequence[str], templates: Sequence[str]) -> Tensor:
         """(d, C) zero-shot classifier of :func:`build_classifier`, cached per names+templates

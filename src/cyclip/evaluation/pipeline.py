@@ -167,7 +167,7 @@ def make_eval_fn(
     main rank only. Nothing is cached, since the weights change between calls.
     """
 
-    def evaluate(model: torch.nn.Module, step: int) -> dict[str, float]:
+    def evaluate(model: Any, step: int) -> dict[str, float]:
         del step  # the trainer logs it beside the returned metrics
         while True:  # torch.compile and DDP wrappers around the open_clip model
             if hasattr(model, "_orig_mod"):

@@ -52,6 +52,7 @@ SCHEMA = """\
     "fine_coarse": {"fine_top1": ..., "coarse_top1": ..., "flat_top1": ...},
     "retrieval":   {"image_to_text_R@1": ..., "text_to_image_R@1": ..., "mean_recall": ...},
     "geometry":    {"modality_gap": ..., "alignment": ..., "uniformity_image": ..., ...},
+    "sts":         {"spearman": ..., "pearson": ...},  # + sts_genre / sts_subset / sts_aggregate
   },                                    # task "compositional" has "image_text" and
                                         #   "text_only" ({"<category>": %, "overall": %,
                                         #   "mean_category": %}), "*_family" (per family),

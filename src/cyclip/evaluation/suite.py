@@ -4,8 +4,9 @@ For each label factor (shape, colour, colour-shape): zero-shot on the test split
 shifted split (sketch, noisy, novel), consistency@k and a linear probe with the train split,
 fine vs coarse for colour-shape (superclass = shape); retrieval on ``shapes/retrieval``; geometry
 on ``shapes/val``; a robustness table per factor; true caption vs hard negative on
-``shapes/compositional``. The three factors label the same images of a
-split, so each split's images are embedded once and relabelled.
+``shapes/compositional``; sentence similarity of the text tower on ``shapes/sts``. The three
+factors label the same images of a split, so each split's images are embedded once and
+relabelled.
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ class SuiteConfig:
     """True caption vs hard negative on ``shapes/compositional`` (binding, relation, count)."""
     compositional_size: int | None = None
     """Compositional items (None: the world's default, 200 per category)."""
+    sts: bool = True
+    """Sentence similarity of the text tower on ``shapes/sts`` (text only, seconds)."""
+    sts_size: int | None = None
+    """Caption pairs of ``shapes/sts`` (None: the world's default)."""
     image_size: int = 64
     """Render size of the world's images (the model's transform resizes them)."""
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
@@ -79,6 +84,7 @@ QUICK_SUITE = SuiteConfig(
     train_size=1000,
     retrieval_size=300,
     compositional=False,
+    sts_size=500,
 )
 """A seconds-scale subset for periodic evaluation during training."""
 
@@ -205,12 +211,21 @@ def _compositional_part(evaluator: Evaluator, config: SuiteConfig, results: dict
     return {result_filename(data.name, "compositional"): evaluator.compositional(data)}
 
 
+def _sts_part(evaluator: Evaluator, config: SuiteConfig, results: dict) -> dict:
+    from cyclip.data.sts import read_builtin
+    from cyclip.evaluation.sts import evaluate_sts
+
+    data = read_builtin(builtin_source("shapes/sts", config.sts_size))
+    return {result_filename(data.name, "sts"): evaluate_sts(evaluator, data)}
+
+
 SUITE_PARTS: list[SuitePart] = [
     SuitePart("classification", lambda c: True, lambda e, c, r: _classification_results(e, c)),
     SuitePart("robustness", lambda c: bool(c.shifts), _robustness_part),
     SuitePart("retrieval", lambda c: c.retrieval, _retrieval_part),
     SuitePart("geometry", lambda c: c.geometry, _geometry_part),
     SuitePart("compositional", lambda c: c.compositional, _compositional_part),
+    SuitePart("sts", lambda c: c.sts, _sts_part),
 ]
 """The builtin suite, in order. A new builtin task appends its part (and a ``SuiteConfig``
 switch and size for it)."""

@@ -6,22 +6,26 @@ Each entry opens its data from a :class:`TaskRequest` and evaluates it with an
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from cyclip.evaluation import sources
 from cyclip.evaluation.registry import Task, TaskRequest, register_task
 from cyclip.evaluation.run import Evaluator
 
 
 def _open_classification(request: TaskRequest) -> dict[str, sources.Source]:
-    files = {
-        "classnames": request.classnames,
-        "templates": request.templates,
-        "superclasses": request.superclasses,
-    }
-    opened = {"data": sources.open_classification_source(request.data, **files)}
-    if request.train_data is not None:
-        opened["train"] = sources.open_classification_source(
-            request.train_data, **files, split="train"
+    def open_source(data: str, split: str | None = None) -> sources.Source:
+        return sources.open_classification_source(
+            data,
+            classnames=request.classnames,
+            templates=request.templates,
+            superclasses=request.superclasses,
+            split=split,
         )
+
+    opened = {"data": open_source(request.data)}
+    if request.train_data is not None:
+        opened["train"] = open_source(request.train_data, split="train")
     return opened
 
 
@@ -78,7 +82,33 @@ COMPOSITIONAL = register_task(
 )
 
 
-def _derived(request: TaskRequest) -> None:
+def _open_sts(request: TaskRequest):
+    from cyclip.data.sts import open_sts
+
+    return open_sts(request.data, request.options)
+
+
+def _sts(evaluator: Evaluator, data) -> dict:
+    from cyclip.evaluation.sts import evaluate_sts  # scipy loads only when STS runs
+
+    return evaluate_sts(evaluator, data)
+
+
+STS = register_task(
+    Task(
+        name="sts",
+        summary="sentence pairs with gold similarity (STS Benchmark, SICK, SentEval STS12-16, "
+        "CSV, builtin:shapes/sts): Spearman / Pearson of the text tower's cosines "
+        "(--option format=, split=, sentence1=, sentence2=, score=, genre=)",
+        open=_open_sts,
+        evaluate=_sts,
+        accepts=("options",),
+        needs_images=False,
+    )
+)
+
+
+def _derived(request: TaskRequest) -> NoReturn:
     raise ValueError("robustness is derived from the builtin suite's zero-shot results")
 
 

@@ -129,8 +129,8 @@ class SentenceEncoder(nn.Module):
 
     def _inputs(self, tokens) -> dict[str, Tensor]:
         if isinstance(tokens, Tensor):  # bare input ids: mask the pad id, as open_clip does
-            pad = self.transformer.config.pad_token_id or 0
-            return {"input_ids": tokens, "attention_mask": (tokens != pad).long()}
+            pad = int(getattr(self.transformer.config, "pad_token_id", None) or 0)
+            return {"input_ids": tokens, "attention_mask": tokens.ne(pad).long()}
         return {k: v for k, v in dict(tokens).items() if isinstance(v, Tensor)}
 
     def encode_text(self, tokens, normalize: bool = False) -> Tensor:

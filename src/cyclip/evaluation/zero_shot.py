@@ -11,10 +11,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from cyclip.models.factory import ClipModel
+
 
 @torch.inference_mode()
 def build_classifier(
-    model: torch.nn.Module,
+    model: ClipModel,
     tokenizer,
     classnames: Sequence[str],
     templates: Sequence[str],

@@ -19,7 +19,7 @@ import torch
 from cyclip.evaluation import SuiteConfig
 from cyclip.experiments.claims import METHODS, ClaimsConfig, evaluate_run, train_method
 from cyclip.experiments.stats import collect_metrics
-from cyclip.losses import NORMALIZATIONS
+from cyclip.losses import NORMALIZATIONS, Normalization
 from cyclip.rundir import RunDir
 
 SWEEP_SUITE = SuiteConfig(
@@ -44,7 +44,7 @@ about −4 for embeddings spread over the sphere)."""
 @dataclass(frozen=True)
 class SweepConfig:
     batch_sizes: tuple[int, ...] = (64, 256, 1024)
-    normalizations: tuple[str, ...] = NORMALIZATIONS
+    normalizations: tuple[Normalization, ...] = NORMALIZATIONS
     steps: int = 160
     """Optimiser steps at every batch size: at N = 128-256, CLIP and "mean" leave ln N only after
     50-100 steps (80 steps were too few to tell anything apart)."""

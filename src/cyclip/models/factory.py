@@ -54,10 +54,15 @@ def list_models() -> list[str]:
     return open_clip.list_models()
 
 
+ClipModel = Any
+"""An ``open_clip.CLIP`` / ``CustomTextCLIP`` (an ``nn.Module`` with ``encode_image``,
+``encode_text`` and ``logit_scale``); open_clip ships no type information."""
+
+
 class ModelBundle(NamedTuple):
     """An open_clip model with what is needed to feed it."""
 
-    model: torch.nn.Module
+    model: ClipModel
     """An ``open_clip.CLIP``; forward returns image_features, text_features, logit_scale."""
     preprocess_train: Callable
     """PIL image -> float tensor (3, H, W), with training augmentation."""

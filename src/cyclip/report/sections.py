@@ -133,6 +133,7 @@ SECTIONS: list[SectionSpec] = [
         ),
     ),
     SectionSpec("geometry", lambda runs: table_section(tables.geometry_table(runs), "geometry")),
+    SectionSpec("sts", lambda runs: table_section(tables.sts_table(runs), "sts")),
 ]
 """Every section of the report, in reading order."""
 

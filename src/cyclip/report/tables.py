@@ -133,6 +133,44 @@ def geometry_table(runs: Sequence[Run]) -> Table | None:
     )
 
 
+STS_NOTE = (
+    "Correlation x100 of the text tower's cosine similarity with the gold scores (SentEval's "
+    "protocol; Spearman is the headline). part: all = every pair of the set; a genre or "
+    "subset = its pairs only; mean / wmean = SentEval's unweighted / size-weighted mean over "
+    "subsets."
+)
+_STS_GROUPS = ("sts_aggregate", "sts_genre", "sts_subset")
+
+
+def _sts_rows(runs: Sequence[Run], dataset: str) -> list[tuple[str, str, list[float | None]]]:
+    """(part, correlation, values per run) of one STS set: all pairs first, then the
+    aggregates, then each genre or subset."""
+    rows = [
+        (("all", c), [value(run, dataset, "sts", c) for run in runs])
+        for c in metric_names(runs, dataset, "sts")
+    ]
+    for group in _STS_GROUPS:
+        for metric in metric_names(runs, dataset, group):
+            part, _, correlation = metric.rpartition("/")
+            if group == "sts_aggregate" and part == "all":
+                continue  # the same number as the "sts" group
+            rows.append(((part, correlation), [value(run, dataset, group, metric) for run in runs]))
+    return [(part, c, values) for (part, c), values in rows]
+
+
+def sts_table(runs: Sequence[Run]) -> Table | None:
+    """Sentence similarity (STS) of each set: a row per part and correlation, a column per
+    run (and the difference to the first run)."""
+    rows = []
+    for dataset in datasets_with(runs, "sts"):
+        for part, correlation, values in _sts_rows(runs, dataset):
+            rows.append((dataset, part, correlation, *_compare_cells(values, _percent)))
+    if not rows:
+        return None
+    header = _compare_header(runs, ("dataset", "part", "correlation"))
+    return Table("Sentence similarity (STS)", header, tuple(rows), STS_NOTE)
+
+
 def _split_accuracies(runs: Sequence[Run]) -> dict[str, dict[str, dict[str, float]]]:
     """``{label group: {run: {split: zero-shot top-1}}}`` from the runs' robustness results."""
     out: dict[str, dict[str, dict[str, float]]] = {}

@@ -2,8 +2,9 @@
 
 Scenes of 1-3 coloured shapes on a grey background, rendered procedurally and described by a
 caption grammar, plus a miniature of the paper's evaluation suite (retrieval, zero-shot
-classification over three label factors, and sketch / noisy / novel-combination shifts) and a
-compositional benchmark (true caption vs a hard negative: binding, relation, count, replacement). Every
+classification over three label factors, and sketch / noisy / novel-combination shifts), a
+compositional benchmark (true caption vs a hard negative: binding, relation, count, replacement)
+and caption pairs with graded similarity for the text encoder. Every
 item is reproducible from its task name and index.
 
 >>> from cyclip import world
@@ -21,6 +22,7 @@ from cyclip.world.datasets import (
     WorldDataset,
     WorldPairs,
     WorldRetrieval,
+    WorldSTS,
 )
 from cyclip.world.tasks import TASKS, TaskKind, TaskSpec, fingerprint, resolve
 from cyclip.world.vocabulary import HELD_OUT_PAIRS, WORLD_VERSION
@@ -32,8 +34,8 @@ def list_tasks() -> list[str]:
 
 
 def task_kind(name: str) -> TaskKind:
-    """``"pairs"``, ``"retrieval"``, ``"classification"`` or ``"compositional"``; ValueError for
-    an unknown name."""
+    """``"pairs"``, ``"retrieval"``, ``"classification"``, ``"compositional"`` or ``"sts"``;
+    ValueError for an unknown name."""
     return resolve(name).kind
 
 
@@ -82,6 +84,13 @@ def load_compositional(
     return WorldCompositional(resolve(name, "compositional"), size, image_size)
 
 
+def load_sts(name: str, size: int | None = None) -> WorldSTS:
+    """Caption pairs with a graded gold similarity (``shapes/sts``, 1,000 pairs by default):
+    ``{"sentence1", "sentence2", "score" in [0, 5], "kind"}`` items; the rule is in
+    :mod:`cyclip.world.sts`."""
+    return WorldSTS(resolve(name, "sts"), size)
+
+
 __all__ = [
     "HELD_OUT_PAIRS",
     "WORLD_VERSION",
@@ -92,11 +101,13 @@ __all__ = [
     "WorldDataset",
     "WorldPairs",
     "WorldRetrieval",
+    "WorldSTS",
     "fingerprint",
     "list_tasks",
     "load_classification",
     "load_compositional",
     "load_pairs",
     "load_retrieval",
+    "load_sts",
     "task_kind",
 ]

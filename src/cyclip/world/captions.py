@@ -138,8 +138,8 @@ def _bare_phrase(rng: ItemRng, group: _Group, plan: CaptionPlan) -> str:
     noun = _noun(rng, obj, plan, plural)
     size = [_size_word(rng, obj.size)] if plan.size else []
     if plan.colour and plan.shape and not plural and rng.chance(0.15):
-        colour = _colour_word(rng, obj.colour)
-        tail = rng.choice((f"that is {colour}", f"in {colour}", f"coloured {colour}"))
+        word = _colour_word(rng, obj.colour)
+        tail = rng.choice((f"that is {word}", f"in {word}", f"coloured {word}"))
         return " ".join([*size, noun, tail])
     colour = [_colour_word(rng, obj.colour)] if plan.colour else []
     return " ".join([*size, *colour, noun])
@@ -276,6 +276,14 @@ def _compose(rng: ItemRng, scene: Scene, plan: CaptionPlan) -> str:
 
 def describe(scene: Scene, rng: ItemRng, plan: CaptionPlan | None = None) -> str:
     """One random true caption of ``scene``, capitalised, within :data:`TOKEN_BUDGET`."""
+    return describe_with_plan(scene, rng, plan)[0]
+
+
+def describe_with_plan(
+    scene: Scene, rng: ItemRng, plan: CaptionPlan | None = None
+) -> tuple[str, CaptionPlan]:
+    """As :func:`describe`, also returning the plan the caption follows: ``plan`` itself, or
+    ``plan`` without positions (then sizes) when the caption had to be shortened."""
     if not scene.objects:
         raise ValueError("cannot describe a scene without objects")
     plan = sample_plan(rng) if plan is None else plan
@@ -283,7 +291,7 @@ def describe(scene: Scene, rng: ItemRng, plan: CaptionPlan | None = None) -> str
         text = _compose(rng, scene, reduced)
         if estimate_tokens(text) <= TOKEN_BUDGET:
             break
-    return text[0].upper() + text[1:]
+    return text[0].upper() + text[1:], reduced
 
 
 def distinct_captions(scene: Scene, rng: ItemRng, k: int, max_tries: int = 200) -> list[str]:

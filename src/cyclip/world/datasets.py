@@ -26,6 +26,7 @@ from cyclip.world.compositional import (
 from cyclip.world.render import render
 from cyclip.world.rng import ItemRng, derive_seed
 from cyclip.world.scene import Scene, sample_captioned_scene, sample_single_object_scene
+from cyclip.world.sts import STSPair, make_pair
 from cyclip.world.tasks import CAPTIONS_PER_IMAGE, Split, TaskSpec, fingerprint
 from cyclip.world.vocabulary import HELD_OUT_PAIRS, WORLD_VERSION, seen_pairs
 
@@ -173,4 +174,24 @@ class WorldCompositional(WorldDataset):
             "positive": render_caption(item.positive),
             "negatives": [render_caption(item.negative)],
             "category": item.category,
+        }
+
+
+class WorldSTS(WorldDataset):
+    """Caption pairs with a graded gold similarity (:mod:`cyclip.world.sts`): items
+    ``{"sentence1": str, "sentence2": str, "score": float in [0, 5], "kind": str}``. Text only:
+    ``image_size`` is accepted for a uniform interface and ignored."""
+
+    def describe_item(self, index: int) -> STSPair:
+        """The scenes, captions and gold of pair ``index``."""
+        _, rng = self._item_rng(index)
+        return make_pair(rng)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        pair = self.describe_item(index)
+        return {
+            "sentence1": pair.sentence1,
+            "sentence2": pair.sentence2,
+            "score": pair.score,
+            "kind": pair.kind,
         }

@@ -36,6 +36,7 @@ from PIL import Image
 from cyclip.types import ClassificationInfo
 from cyclip.world import load_classification, load_compositional, load_pairs, load_retrieval
 from cyclip.world.datasets import WorldClassification, WorldDataset
+from cyclip.world.sts import text_only_error
 from cyclip.world.tasks import resolve
 
 ExportFormat = Literal["auto", "csv", "imagefolder", "webdataset"]
@@ -232,6 +233,8 @@ def export_task(
         An :class:`ExportSummary`.
     """
     kind = resolve(name).kind
+    if kind not in FORMATS:
+        raise text_only_error(resolve(name).name)
     supported = FORMATS[kind]
     chosen = supported[0] if format == "auto" else format
     if chosen not in supported:

@@ -8,6 +8,7 @@ import textwrap
 from PIL import Image, ImageDraw, ImageFont
 
 from cyclip.world import load_classification, load_compositional, load_pairs, load_retrieval
+from cyclip.world.sts import text_only_error
 from cyclip.world.tasks import resolve
 
 FONT_SIZE = 12
@@ -17,17 +18,24 @@ BACKGROUND = (255, 255, 255)
 TEXT_COLOUR = (20, 20, 20)
 
 
+def _items(dataset) -> list[dict]:
+    """The items of a map-style world dataset, in order."""
+    return [dataset[i] for i in range(len(dataset))]
+
+
 def item_texts(name: str, n: int, image_size: int = 64) -> list[tuple[Image.Image, list[str]]]:
     """The first ``n`` items of a task as (image, lines of text describing it)."""
     kind = resolve(name).kind
+    if kind == "sts":
+        raise text_only_error(resolve(name).name)
     if kind == "pairs":
         pairs = load_pairs(name, size=n, image_size=image_size)
-        return [(item["image"], [item["caption"]]) for item in pairs]
+        return [(item["image"], [item["caption"]]) for item in _items(pairs)]
     if kind == "retrieval":
         retrieval = load_retrieval(name, image_size=image_size, size=n)
         return [
             (item["image"], [f"{k + 1}. {c}" for k, c in enumerate(item["captions"])])
-            for item in retrieval
+            for item in _items(retrieval)
         ]
     if kind == "compositional":
         items = load_compositional(name, image_size=image_size, size=n)
@@ -37,11 +45,11 @@ def item_texts(name: str, n: int, image_size: int = 64) -> list[tuple[Image.Imag
                 [f"[{item['category']}]", f"+ {item['positive']}"]
                 + [f"- {t}" for t in item["negatives"]],
             )
-            for item in items
+            for item in _items(items)
         ]
     dataset, info = load_classification(name, image_size=image_size, size=n)
     out = []
-    for item in dataset:
+    for item in _items(dataset):
         label = info.classnames[item["label"]]
         if info.superclasses is not None:
             label = f"{label}  [{info.superclasses[item['label']]}]"

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cyclip.types import BUILTIN_PREFIX
-from cyclip.world import captions, classes, compositional, scene, textures, vocabulary
+from cyclip.world import captions, classes, compositional, scene, sts, textures, vocabulary
 from cyclip.world.classes import FACTORS, Factor
 from cyclip.world.vocabulary import WORLD_VERSION
 
-TaskKind = Literal["pairs", "retrieval", "classification", "compositional"]
+TaskKind = Literal["pairs", "retrieval", "classification", "compositional", "sts"]
 Split = Literal["train", "test", "sketch", "noisy", "novel"]
 
 WORLD_PREFIX = "shapes"
@@ -35,6 +35,8 @@ RETRIEVAL_SIZE = 1_000
 CAPTIONS_PER_IMAGE = 5
 COMPOSITIONAL_SIZE = 1_000
 """Compositional items (image, true caption, hard negative), 200 per category."""
+STS_SIZE = 1_000
+"""Caption pairs with a graded gold similarity (text only, :mod:`cyclip.world.sts`)."""
 CLASSIFICATION_SIZES: dict[Split, int] = {
     "train": 3_024,  # 54 images per seen colour-shape pair (56 pairs): exact class balance
     "test": 1_008,  # 18 per seen pair
@@ -65,6 +67,7 @@ def _build_registry() -> dict[str, TaskSpec]:
         TaskSpec(f"{WORLD_PREFIX}/pretrain", "pairs", PRETRAIN_SIZE, "pretrain"),
         TaskSpec(f"{WORLD_PREFIX}/val", "pairs", VAL_SIZE, "val"),
         TaskSpec(f"{WORLD_PREFIX}/retrieval", "retrieval", RETRIEVAL_SIZE, "retrieval"),
+        TaskSpec(f"{WORLD_PREFIX}/sts", "sts", STS_SIZE, "sts"),
     ]
     tasks.append(
         TaskSpec(
@@ -164,6 +167,8 @@ def fingerprint(name: str, size: int | None = None, image_size: int = 64) -> str
     spec = resolve(name)
     n = spec.size if size is None else size
     path = spec.name.replace(WORLD_PREFIX, WORLD_VERSION, 1)
+    if spec.kind == "sts":  # text only: no pixels; the pair rule has its own digest
+        return f"{BUILTIN_PREFIX}{path}?n={n}&def={_definition_digest()}&rule={_sts_digest()}"
     out = f"{BUILTIN_PREFIX}{path}?n={n}&px={image_size}&def={_definition_digest()}"
     if spec.kind == "compositional":
         out += f"&comp={_compositional_digest()}"
@@ -180,3 +185,8 @@ def _compositional_digest() -> str:
         compositional.COUNTS,
     )
     return hashlib.blake2b(repr(parts).encode(), digest_size=6).hexdigest()
+
+
+def _sts_digest() -> str:
+    # Apart from the shared digest too: adding shapes/sts changed no other task's fingerprint.
+    return hashlib.blake2b(repr(sts.definition()).encode(), digest_size=6).hexdigest()
