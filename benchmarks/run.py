@@ -6,7 +6,8 @@
 
 Sections (``--sections``): ``train`` (cyclip train vs open_clip_train, CLIP loss: fp32 and bf16
 with each trainer's defaults, and fp32 with torch.compile), ``steps`` (in-process full training
-steps on a synthetic batch: CyCLIP vs CLIP, bf16 vs fp32, bf16 attention kernels),
+steps on a synthetic batch: CyCLIP vs CLIP, Cy-SigLIP vs SigLIP, SigLIP vs CLIP, bf16 vs fp32,
+bf16 attention kernels),
 ``precision`` (bf16 vs fp32 loss curves against the seed-to-seed gap), ``regularizer`` (naive vs
 Gram cyclic terms, time and peak RSS, each size in a fresh subprocess), ``pipeline`` (loader
 images/s alone), ``eval`` (feature extraction vs forward pass; cached re-evaluation), ``cuda``
@@ -208,6 +209,8 @@ def section_steps(s: Settings, rep: Report) -> dict:
     variants = {
         "clip fp32": ("fp32", steps.CLIP),
         "cyclip fp32": ("fp32", steps.CYCLIP),
+        "siglip fp32": ("fp32", steps.SIGLIP),
+        "cy-siglip fp32": ("fp32", steps.CY_SIGLIP),
         "clip bf16": ("bf16", steps.CLIP),
         "cyclip bf16": ("bf16", steps.CYCLIP),
         # torch's own SDPA kernel choice (flash on CPU), as open_clip_train runs bf16.
@@ -227,6 +230,18 @@ def section_steps(s: Settings, rep: Report) -> dict:
             "<= 1.02",
             ratio <= 1.02,
             f"full step, {s.model}, batch {s.step_batch}, synthetic batch, interleaved",
+        )
+    for name, (num, den) in {
+        "Cy-SigLIP / SigLIP step time, fp32": ("cy-siglip fp32", "siglip fp32"),
+        "SigLIP / CLIP step time, fp32": ("siglip fp32", "clip fp32"),
+    }.items():
+        rep.target(
+            f"2. {name}",
+            med[num] / med[den],
+            "(report)",
+            None,
+            f"full step, {s.model}, batch {s.step_batch}, synthetic batch, interleaved with CLIP "
+            "and CyCLIP",
         )
     ratio = med["clip fp32"] / med["clip bf16"]
     rep.target(

@@ -1,6 +1,7 @@
 """In-process timing of full training steps on a fixed synthetic batch (no input pipeline).
 
-Used for the objective overhead (CyCLIP vs CLIP step), the precision ratio (bf16 vs fp32 step)
+Used for the objective overhead (CyCLIP vs CLIP step, Cy-SigLIP vs SigLIP, SigLIP vs CLIP), the
+precision ratio (bf16 vs fp32 step)
 and the GPU measurement. The compared variants alternate step by step (A B A B ...), so that a
 colleague's job starting half-way slows both alike; each variant's time is the median of its
 steps after ``warmup`` untimed ones.
@@ -14,7 +15,7 @@ from collections.abc import Callable
 
 import torch
 
-from cyclip.losses import CyCLIPLoss
+from cyclip.losses import BASE_OBJECTIVES, CyCLIPLoss
 from cyclip.models import create_model
 from cyclip.train.loop import TrainStep
 from cyclip.train.optim import build_optimizer
@@ -39,7 +40,9 @@ def make_step(
     device: torch.device,
     attention_kernel: str = "auto",
 ) -> tuple[TrainStep, dict]:
-    bundle = create_model(model_name, device=device)
+    base = BASE_OBJECTIVES[loss.objective]  # SigLIP's model has a logit_bias
+    init = {"init_logit_scale": base.init_logit_scale, "init_logit_bias": base.init_logit_bias}
+    bundle = create_model(model_name, device=device, **init)
     model = bundle.model.train()
     optimizer = build_optimizer(
         model, lr=1e-4, weight_decay=0.1, betas=(0.9, 0.98), eps=1e-6, device=device
@@ -115,3 +118,5 @@ def step_comparison(
 
 CLIP = {"lambda_inmodal": 0.0, "lambda_crossmodal": 0.0}
 CYCLIP = {"lambda_inmodal": 0.25, "lambda_crossmodal": 0.25, "normalization": "mean"}
+SIGLIP = {**CLIP, "objective": "siglip"}
+CY_SIGLIP = {**CYCLIP, "objective": "siglip"}

@@ -2,6 +2,8 @@
 
     .venv/bin/python experiments/paper_claims.py --out experiments/results          # full
     .venv/bin/python experiments/paper_claims.py --out /tmp/claims --quick          # minutes
+    .venv/bin/python experiments/paper_claims.py --out experiments/results-siglip \
+        --methods clip cyclip siglip cy-siglip --no-sweep                         # + SigLIP
 
 Writes under OUT what is committed: ``results.md`` (tables: mean ± std over seeds, CyCLIP − CLIP,
 whether the difference exceeds 2 Welch standard errors) and the same data as JSON (``all.json``;
@@ -29,7 +31,15 @@ from pathlib import Path
 import torch
 
 from cyclip.evaluation import SuiteConfig
-from cyclip.experiments import METHODS, ClaimsConfig, evaluate_run, render_pairs, train_method
+from cyclip.experiments import (
+    ALL_METHODS,
+    METHODS,
+    ClaimsConfig,
+    Method,
+    evaluate_run,
+    render_pairs,
+    train_method,
+)
 from cyclip.experiments.records import write_run_records
 from cyclip.experiments.stats import collect_metrics, markdown_tables
 from cyclip.experiments.sweep import SweepConfig, plot_sweep, run_sweep, sweep_markdown
@@ -76,6 +86,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="evaluate on 504 test / 1008 train images per split, 300 retrieval, 500 geometry, "
         "500 compositional",
+    )
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        choices=list(ALL_METHODS),
+        default=[m.name for m in METHODS],
+        help="methods of the main comparison (default: the paper's four); siglip and cy-siglip "
+        "train SigLIP's objective with the same settings and seeds",
     )
     p.add_argument("--no-sweep", action="store_true")
     p.add_argument("--no-main", action="store_true", help="run only the sweep")
@@ -126,13 +144,17 @@ def log(message: str) -> None:
 
 
 def run_main(
-    cfg: ClaimsConfig, out: Path, pairs: Callable[[], tuple], resume: bool
+    cfg: ClaimsConfig,
+    out: Path,
+    pairs: Callable[[], tuple],
+    resume: bool,
+    methods: tuple[Method, ...] = METHODS,
 ) -> dict[str, list[Path]]:
     """Train and evaluate every (method, seed); seeds outermost so a cut-off run has all
     methods for the seeds it finished."""
-    run_dirs: dict[str, list[Path]] = {m.name: [] for m in METHODS}
+    run_dirs: dict[str, list[Path]] = {m.name: [] for m in methods}
     for seed in cfg.seeds:
-        for method in METHODS:
+        for method in methods:
             run_dir = out / "runs" / f"{method.name}-seed{seed}"
             if resume and any(RunDir(run_dir).eval.glob("*.json")):
                 log(f"{run_dir.name}: already evaluated, skipped")
@@ -142,6 +164,22 @@ def run_main(
                 log(f"{run_dir.name}: trained {train_s:.0f} s, evaluated {eval_s:.0f} s")
             run_dirs[method.name].append(run_dir)
     return run_dirs
+
+
+def comparison_tables(per_method: dict[str, list[dict]]) -> tuple[str, dict]:
+    """The tables with Δ = CyCLIP − CLIP, and Δ = Cy-SigLIP − SigLIP, for the pairs present."""
+    texts, data = [], {}
+    for reference, challenger in (("clip", "cyclip"), ("siglip", "cy-siglip")):
+        if reference in per_method and challenger in per_method:
+            text, numbers = markdown_tables(per_method, reference, challenger)
+            texts.append(f"Δ {challenger} − {reference}:\n\n{text}")
+            data[f"{challenger}-vs-{reference}"] = numbers
+    if not texts:  # no (base, cyclic) pair: the first method is the reference
+        names = list(per_method)
+        text, numbers = markdown_tables(per_method, names[0], names[-1])
+        texts.append(text)
+        data[f"{names[-1]}-vs-{names[0]}"] = numbers
+    return "\n".join(texts), data
 
 
 def write_claims_plot(per_method: dict[str, list[dict]], path: Path) -> Path:
@@ -217,11 +255,13 @@ def main(argv: list[str]) -> int:
             images, texts = pairs()
             return images[: cfg.train_pairs], texts[: cfg.train_pairs]
 
-        run_dirs = run_main(cfg, out, main_pairs, args.resume)
+        methods = tuple(ALL_METHODS[name] for name in dict.fromkeys(args.methods))
+        run_dirs = run_main(cfg, out, main_pairs, args.resume, methods)
         per_method = {m: [collect_metrics(d) for d in dirs] for m, dirs in run_dirs.items()}
-        tables, data = markdown_tables(per_method)
+        tables, data = comparison_tables(per_method)
         results["main"] = {
-            "tables": data,
+            "tables": next(iter(data.values())),  # CyCLIP vs CLIP when both ran
+            "comparisons": data,
             "run_dirs": {m: [str(d) for d in v] for m, v in run_dirs.items()},
         }
         report = build_report([dirs[0] for dirs in run_dirs.values()], out / "report.html")
@@ -229,7 +269,8 @@ def main(argv: list[str]) -> int:
         sections.append(
             f"## Main comparison ({cfg.model}, batch {cfg.batch_size}, {cfg.steps} steps, "
             f"{cfg.train_pairs} pairs, normalisation {cfg.normalization}, seeds "
-            f"{list(cfg.seeds)})\n\nmean ± std over seeds; Δ = CyCLIP − CLIP ± Welch SE; "
+            f"{list(cfg.seeds)})\n\nmean ± std over seeds; Δ = the cyclic variant − its base "
+            "(CyCLIP − CLIP, Cy-SigLIP − SigLIP) ± Welch SE; "
             f"'> 2·SE?' = whether |Δ| exceeds two standard errors.\n\nPlot: `{plot}`; report: "
             f"`{report.html}`\n\n{tables}"
         )

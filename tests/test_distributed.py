@@ -2,7 +2,9 @@
 
 The parity test is the contract of the whole distributed design: a 2-process run (DDP over a
 small model, each rank holding half of the batch) must give the same loss and the same parameter
-gradients as one process on the concatenated batch.
+gradients as one process on the concatenated batch. The siglip objective is checked for each of
+open_clip's exchanges (``dist_impl``), with 2 processes and with 3 (where ``bidir`` really
+exchanges in both directions; with 2 it is ``shift``; marked slow), and with unequal local batches.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from cyclip import distributed as dist
-from cyclip.losses import CyCLIPLoss
+from cyclip.losses import SIGLIP_DIST_IMPLS, CyCLIPLoss
 
+SIGLIP = {"objective": "siglip"}
 # (name, loss kwargs, local batch sizes of rank 0 and rank 1)
 CASES = [
     ("gram", {"implementation": "gram"}, (6, 6)),
@@ -31,24 +34,43 @@ CASES = [
     ("local-naive", {"implementation": "naive", "local_loss": True}, (6, 6)),
     ("clip-local", {"lambda_inmodal": 0.0, "lambda_crossmodal": 0.0, "local_loss": True}, (6, 6)),
     ("c-cyclip-augmented", {"lambda_inmodal": 0.0, "augmented": True}, (5, 5)),
+    *(
+        (f"siglip-{impl}", {**SIGLIP, "dist_impl": impl}, (6, 6))
+        for impl in ("bidir", "shift", "reduce", "gather")
+    ),
+    ("cy-siglip-gram", {**SIGLIP, "lambda_inmodal": 0.25, "implementation": "gram"}, (6, 6)),
+    ("cy-siglip-naive-unequal", {**SIGLIP, "implementation": "naive"}, (7, 4)),
+    ("siglip-unequal", {**SIGLIP, "lambda_inmodal": 0.0, "lambda_crossmodal": 0.0}, (3, 8)),
+]
+SIGLIP_3 = [  # 3 processes
+    *((f"siglip-{impl}", {**SIGLIP, "dist_impl": impl}, (4, 4, 4)) for impl in SIGLIP_DIST_IMPLS),
+    ("cy-siglip-unequal", {**SIGLIP, "lambda_inmodal": 0.25}, (5, 2, 4)),
 ]
 D_IN, D = 10, 4  # N >= d so that "auto" would choose the Gram form too
 
 
 class Towers(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, bias: bool = False) -> None:
         super().__init__()
         torch.manual_seed(0)
         self.image = nn.Linear(D_IN, D)
         self.text = nn.Linear(D_IN, D)
         self.log_scale = nn.Parameter(torch.tensor(2.0))
+        self.bias = nn.Parameter(torch.tensor(-2.0)) if bias else None  # SigLIP's logit_bias
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {
+        out = {
             "image_features": F.normalize(self.image(x), dim=-1),
             "text_features": F.normalize(self.text(y), dim=-1),
             "logit_scale": self.log_scale.exp(),
         }
+        if self.bias is not None:
+            out["logit_bias"] = self.bias
+        return out
+
+
+def make_model(loss_kwargs: dict) -> Towers:
+    return Towers(bias=loss_kwargs.get("objective") == "siglip")
 
 
 def make_batch(n: int) -> dict[str, torch.Tensor]:
@@ -73,18 +95,19 @@ def run_step(model: nn.Module, loss_kwargs: dict, batch: dict[str, torch.Tensor]
     return {k: v.detach() for k, v in terms.items()}
 
 
-def single_process(loss_kwargs: dict, sizes: tuple[int, int]):
-    model = Towers()
+def single_process(loss_kwargs: dict, sizes: tuple[int, ...]):
+    model = make_model(loss_kwargs)
     terms = run_step(model, loss_kwargs, make_batch(sum(sizes)))
     return terms, {n: p.grad.clone() for n, p in model.named_parameters()}
 
 
-def _worker(rank: int, init_file: str, out_dir: str) -> None:
-    tdist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+def _worker(rank: int, init_file: str, out_dir: str, cases: list) -> None:
+    world = len(cases[0][2])
+    tdist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
         results = {}
-        for name, loss_kwargs, sizes in CASES:
-            model = nn.parallel.DistributedDataParallel(Towers())
+        for name, loss_kwargs, sizes in cases:
+            model = nn.parallel.DistributedDataParallel(make_model(loss_kwargs))
             full = make_batch(sum(sizes))
             start = sum(sizes[:rank])
             local = {k: v[start : start + sizes[rank]] for k, v in full.items()}
@@ -98,25 +121,52 @@ def _worker(rank: int, init_file: str, out_dir: str) -> None:
         tdist.destroy_process_group()
 
 
-@pytest.fixture(scope="module")
-def two_process_results() -> dict:
+def run_processes(cases: list) -> list[dict]:
+    world = len(cases[0][2])
     with tempfile.TemporaryDirectory() as tmp:
         mp.start_processes(
-            _worker, args=(str(Path(tmp) / "init"), tmp), nprocs=2, join=True, start_method="spawn"
+            _worker,
+            args=(str(Path(tmp) / "init"), tmp, cases),
+            nprocs=world,
+            join=True,
+            start_method="spawn",
         )
-        return [torch.load(Path(tmp) / f"rank{r}.pt", weights_only=True) for r in range(2)]
+        return [torch.load(Path(tmp) / f"rank{r}.pt", weights_only=True) for r in range(world)]
 
 
-@pytest.mark.parametrize("name,loss_kwargs,sizes", CASES, ids=[c[0] for c in CASES])
-def test_two_gloo_processes_match_one_process(two_process_results, name, loss_kwargs, sizes):
+@pytest.fixture(scope="module")
+def two_process_results() -> list[dict]:
+    return run_processes(CASES)
+
+
+@pytest.fixture(scope="module")
+def three_process_results() -> list[dict]:
+    return run_processes(SIGLIP_3)
+
+
+def assert_matches_one_process(results: list[dict], name: str, loss_kwargs: dict, sizes) -> None:
     ref_terms, ref_grads = single_process(loss_kwargs, sizes)
-    for rank_results in two_process_results:
+    assert ("bias" in ref_grads) == (loss_kwargs.get("objective") == "siglip")
+    for rank_results in results:
         terms, grads = rank_results[name]
         assert set(terms) == set(ref_terms)
         for key in ref_terms:
             torch.testing.assert_close(terms[key], ref_terms[key], rtol=1e-5, atol=1e-6)
         for key in ref_grads:
             torch.testing.assert_close(grads[key], ref_grads[key], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("name,loss_kwargs,sizes", CASES, ids=[c[0] for c in CASES])
+def test_two_gloo_processes_match_one_process(two_process_results, name, loss_kwargs, sizes):
+    assert_matches_one_process(two_process_results, name, loss_kwargs, sizes)
+
+
+@pytest.mark.slow  # three spawned processes: ~15 s idle, 40 s on a busy machine
+@pytest.mark.parametrize("name,loss_kwargs,sizes", SIGLIP_3, ids=[c[0] for c in SIGLIP_3])
+def test_three_gloo_processes_match_one_process_siglip(
+    three_process_results, name, loss_kwargs, sizes
+):
+    assert_matches_one_process(three_process_results, name, loss_kwargs, sizes)
 
 
 def test_single_process_defaults() -> None:

@@ -140,6 +140,47 @@ def barrier() -> None:
         dist.barrier()
 
 
+class WaitTimeout(RuntimeError):
+    """A rank waited longer than allowed for the main process (see :func:`wait_for_main`)."""
+
+
+def new_wait_group(timeout_s: float) -> object | None:
+    """A gloo group with its own timeout, for ranks that wait while the main process works
+    alone for long (periodic evaluation). A collective: every rank calls it, in the same order.
+
+    The default group's timeout (:func:`init_distributed`) bounds every training collective and
+    should stay short enough to catch a hung rank; the wait needs a longer one. The group is
+    CPU-side (gloo) even when training uses NCCL, so no NCCL watchdog runs while ranks wait.
+    ``None`` without a process group.
+    """
+    if not is_distributed():
+        return None
+    return dist.new_group(backend="gloo", timeout=datetime.timedelta(seconds=timeout_s))
+
+
+def wait_for_main(obj: object, group: object | None, *, timeout_s: float, what: str) -> object:
+    """Every rank blocks until the main process sends ``obj``; returns the main process's object.
+
+    ``group`` comes from :func:`new_wait_group` (``timeout_s`` is its timeout, for the message).
+
+    Raises:
+        WaitTimeout: this rank waited ``timeout_s`` seconds for ``what`` without an answer.
+    """
+    if not is_distributed():
+        return obj
+    box = [obj]
+    try:
+        dist.broadcast_object_list(box, src=0, group=group)
+    except RuntimeError as exc:
+        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WaitTimeout(
+            f"rank {rank()} waited more than {timeout_s:g} s for {what} on the main process "
+            f"({cause}); if the main process is alive and only slow, raise the limit "
+            "(--run.eval-timeout) or evaluate less"
+        ) from exc
+    return box[0]
+
+
 @dataclass(frozen=True)
 class DistInfo:
     """Where this process sits in the job."""

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
-from cyclip.experiments import METHODS, TensorPairLoader, is_collapsed
+from cyclip.experiments import (
+    ALL_METHODS,
+    METHODS,
+    SIGLIP_METHODS,
+    ClaimsConfig,
+    TensorPairLoader,
+    is_collapsed,
+)
+from cyclip.experiments.claims import train_config
 
 
 def _loader(seed: int = 0) -> TensorPairLoader:
@@ -51,3 +61,23 @@ def test_collapse_needs_chance_loss_and_bunched_embeddings() -> None:
     assert is_collapsed(ln256, 256, uniformity_image=-0.01)
     assert not is_collapsed(0.5 * ln256, 256, uniformity_image=-0.01)  # learning
     assert not is_collapsed(ln256, 256, uniformity_image=-3.0)  # untrained but spread out
+
+
+def test_siglip_methods_share_everything_but_the_objective(tmp_path) -> None:
+    cfg = ClaimsConfig()
+    configs = {
+        m.name: train_config(cfg, ALL_METHODS[m.name], 3, tmp_path).resolved()
+        for m in (*METHODS, *SIGLIP_METHODS)
+    }
+    assert [configs[n].loss.name for n in ("siglip", "cy-siglip")] == ["siglip", "cy-siglip"]
+    assert configs["cy-siglip"].loss == dataclasses.replace(
+        configs["cyclip"].loss, name="cy-siglip"
+    )
+    assert configs["siglip"].model.init_logit_bias == -10.0
+    assert configs["clip"].model.init_logit_bias is None
+    for name, c in configs.items():  # same data, optimiser, schedule, seed as CLIP
+        assert (c.data, c.optim, c.run.seed) == (
+            configs["clip"].data,
+            configs["clip"].optim,
+            configs["clip"].run.seed,
+        ), name

@@ -70,7 +70,7 @@ def test_cli_evaluate_runs_the_builtin_suite_first(tmp_path, monkeypatch):
         run / "checkpoints" / "latest.pt",
     )
     assert main([str(run), "--out", str(tmp_path / "r.html"), "--evaluate", "--workers", "0"]) == 0
-    assert len(list((run / "eval").glob("*.json"))) == 16  # with shapes/compositional
+    assert len(list((run / "eval").glob("*.json"))) == 17  # with shapes/compositional and sts
     assert "Zero-shot top-1 (%)" in (tmp_path / "r.html").read_text()
 
 

@@ -83,3 +83,20 @@ def test_two_processes_with_accumulation_and_local_loss_match_too(tmp_path):
         code = ddp.wait(240)
     assert code == 0, (tmp_path / "ddp.log").read_text()[-3000:]
     assert_same_curves(curve(tmp_path / "single"), curve(tmp_path / "ddp"))
+
+
+@pytest.mark.slow
+def test_two_process_cy_siglip_run_with_accumulation_matches_one_process(tmp_path):
+    """SigLIP's exchange (open_clip's bidir) with DDP and the feature cache: the same curves,
+    logit_bias included, as one process with the global batch."""
+    siglip = ["--loss.name", "cy-siglip"]
+    ddp = run_torchrun(tmp_path, "ddp", 4, [*siglip, "--optim.accum-steps", "2"])
+    try:
+        assert cli_main([*args(tmp_path, "single", 16), *siglip]) == 0
+    finally:
+        code = ddp.wait(240)
+    assert code == 0, (tmp_path / "ddp.log").read_text()[-3000:]
+    single, parallel = curve(tmp_path / "single"), curve(tmp_path / "ddp")
+    assert_same_curves(single, parallel)
+    got, want = [m["logit_bias"] for m in parallel], [m["logit_bias"] for m in single]
+    assert got == pytest.approx(want, rel=2e-4, abs=1e-6)

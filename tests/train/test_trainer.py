@@ -142,8 +142,9 @@ def test_eval_fn_metrics_are_logged_as_eval_lines(tmp_path):
     result = train(cfg, loader=TensorPairLoader(64, batch_size=8), eval_fn=eval_fn)
     assert calls == [(3, False), (6, False)]  # called in eval mode, not twice at the end
     evals = [m for m in read_metrics(result.run_dir) if "eval" in m]
-    assert evals == [{"step": 3, "eval": {"probe": 3.0}}, {"step": 6, "eval": {"probe": 6.0}}]
-    assert result.metrics["eval"] == {"probe": 6.0}
+    assert [(m["step"], m["eval"]["probe"]) for m in evals] == [(3, 3.0), (6, 6.0)]
+    assert all(set(m) == {"step", "eval"} and m["eval"]["eval_seconds"] >= 0 for m in evals)
+    assert result.metrics["eval"] == evals[-1]["eval"]
 
 
 def test_locked_image_tower_does_not_move_and_checkpointing_changes_no_numbers(tmp_path):
@@ -207,4 +208,4 @@ def test_val_data_is_evaluated_at_the_end_without_eval_every(tmp_path, capsys):
     assert evals[0]["eval"]["val_pairs"] == 16 and evals[0]["eval"]["val_contrastive_loss"] > 0
     assert result.metrics["eval"] == evals[0]["eval"]
     out = capsys.readouterr().out
-    assert f"validation: {val} at the end of the run" in out
+    assert f"evaluation: validation loss on {val} at the end of the run" in out

@@ -26,10 +26,10 @@ PROG = "cyclip demo"
 
 @dataclass(frozen=True)
 class DemoArgs:
-    """Train cyclip-small with the CyCLIP objective on the builtin synthetic world, evaluate it on
-    the whole builtin suite (zero-shot in-distribution and under shift, consistency@k, linear
+    """Train cyclip-rn-tiny with the CyCLIP objective on the builtin synthetic world, evaluate it
+    on the whole builtin suite (zero-shot in-distribution and under shift, consistency@k, linear
     probe, fine vs coarse, retrieval, geometry, compositionality, sentence similarity) and write
-    RUN_DIR/report.html. 10-15 minutes on 2 CPU cores; --quick runs the same path in about a
+    RUN_DIR/report.html. About 10 minutes on 2 CPU cores; --quick runs the same path in about a
     minute."""
 
     quick: bool = False
@@ -38,6 +38,10 @@ class DemoArgs:
     """Parent folder of the run directory."""
     name: str | None = None
     """Run directory name (default: demo-<date>-<time>)."""
+    model: str = "cyclip-rn-tiny"
+    """open_clip architecture to train. The default ResNet tower learns shape where the ViTs
+    (cyclip-tiny, cyclip-small) hardly do, at half cyclip-small's cost per step (docs/results.md,
+    "Why shape is not learned")."""
     steps: int | None = None
     """Optimiser steps (default: 500, or 40 with --quick)."""
     batch_size: int = 256
@@ -62,7 +66,7 @@ def _train_config(args: DemoArgs, name: str):
 
     steps = args.steps or (40 if args.quick else 500)
     return TrainConfig(
-        model=ModelConfig(name="cyclip-small"),
+        model=ModelConfig(name=args.model),
         data=DataConfig(
             train_data="builtin:shapes/pretrain",
             val_data="builtin:shapes/val?size=512" if args.quick else "builtin:shapes/val",
@@ -197,6 +201,7 @@ def _compositional_lines(results: dict[str, dict]) -> list[str]:
 
 
 def run(args: DemoArgs) -> int:
+    """Train, evaluate and report as ``args`` says; returns the exit code."""
     from cyclip.report import build_report
     from cyclip.train import train, validate
 
@@ -211,7 +216,7 @@ def run(args: DemoArgs) -> int:
         return 2
     start = time.perf_counter()
     print(
-        f"[1/3] training cyclip-small with {args.loss} ({args.normalization}) "
+        f"[1/3] training {args.model} with {args.loss} ({args.normalization}) "
         f"for {cfg.optim.max_steps} steps of {args.batch_size} pairs",
         flush=True,
     )
@@ -237,7 +242,7 @@ def run(args: DemoArgs) -> int:
     print(f"report:        {paths.html}")
     print(
         f"checkpoint:    {result.checkpoint}  (loads in open_clip: "
-        f"open_clip.create_model('cyclip-small', pretrained=PATH) after 'import cyclip.models')"
+        f"open_clip.create_model('{args.model}', pretrained=PATH) after 'import cyclip.models')"
     )
     print(
         f"wall time:     {done - start:.0f} s (train {trained - start:.0f} s, "
@@ -247,6 +252,7 @@ def run(args: DemoArgs) -> int:
 
 
 def main(argv: list[str]) -> int:
+    """Run ``cyclip demo`` with the given arguments; returns the exit code."""
     try:
         args = parse_cli(DemoArgs, argv, PROG, DemoArgs.__doc__)
     except SystemExit as exc:

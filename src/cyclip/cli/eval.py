@@ -246,6 +246,7 @@ def _description() -> str:
 
 
 def main(argv: list[str]) -> int:
+    """Run ``cyclip eval`` with the given arguments; returns the exit code (2: invalid input)."""
     try:
         args = parse_cli(EvalArgs, argv, "cyclip eval", _description())
     except SystemExit as exc:

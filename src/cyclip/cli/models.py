@@ -18,6 +18,7 @@ class ModelsArgs:
 
 
 def main(argv: list[str]) -> int:
+    """Run ``cyclip models`` with the given arguments; returns the exit code."""
     try:
         args = parse_cli(ModelsArgs, argv, "cyclip models")
     except SystemExit as exc:

@@ -69,6 +69,7 @@ def _evaluate(run_dir: Path, args: ReportArgs) -> None:
 
 
 def main(argv: list[str]) -> int:
+    """Run ``cyclip report`` with the given arguments; returns the exit code (2: bad input)."""
     from cyclip.cli.args import parse_cli
 
     try:

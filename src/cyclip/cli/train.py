@@ -28,6 +28,7 @@ Examples:
   cyclip train --model.name cyclip-tiny --optim.max-steps 200 --run.name smoke
   cyclip train --loss.name clip --run.name clip-baseline
   cyclip train --run.name my-run --run.resume latest
+  cyclip train --run.eval-every 100 --run.eval-suite quick zeroshot=data/imagefolder,classnames=names.txt
   torchrun --nproc-per-node 4 -m cyclip train --data.train-data shards/{0000..0099}.tar ...
 """
 

@@ -30,6 +30,7 @@ __all__ = [
 
 
 def is_builtin(source: str) -> bool:
+    """Whether ``source`` names a builtin-world task (``builtin:NAME``)."""
     return source.startswith(BUILTIN_PREFIX)
 
 

@@ -257,6 +257,8 @@ def read_superclasses_file(path: str | Path) -> Any:
 
 
 def validate_templates(templates: tuple[str, ...], source: Path | str) -> tuple[str, ...]:
+    """``templates`` if every one has a ``{c}`` placeholder; otherwise a ``ValueError`` naming
+    ``source``."""
     if not templates:
         raise ValueError(f"{source}: the template list is empty")
     bad = [t for t in templates if "{c}" not in t]

@@ -121,6 +121,7 @@ def _first_words(text: str, n: int) -> str:
 
 
 def skip_stats(items: Sequence[Any]) -> dict:
+    """Counts of the skipped items in a batch's raw items (``n_skipped`` and reasons)."""
     skipped = [x for x in items if isinstance(x, SkippedItem)]
     return {
         "n_skipped": len(skipped),

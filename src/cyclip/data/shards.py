@@ -157,6 +157,7 @@ def _no_keys_error(
 
 
 def sample_key(sample: dict) -> str:
+    """``<shard url>:<sample key>``: how a webdataset sample is named in skip reports."""
     return f"{sample.get('__url__', '?')}:{sample.get('__key__', '?')}"
 
 

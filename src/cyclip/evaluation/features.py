@@ -50,6 +50,8 @@ class ExtractConfig:
 
 @dataclass(frozen=True)
 class ClassificationFeatures:
+    """Embedded images of a labelled set, with their labels."""
+
     features: Tensor
     """(N, d) image embeddings."""
     labels: Tensor
@@ -60,6 +62,8 @@ class ClassificationFeatures:
 
 @dataclass(frozen=True)
 class RetrievalFeatures:
+    """Embedded images and their captions, with which image each caption belongs to."""
+
     image_features: Tensor
     """(N_img, d)."""
     text_features: Tensor
@@ -71,6 +75,8 @@ class RetrievalFeatures:
 
 @dataclass(frozen=True)
 class PairFeatures:
+    """Embedded image-caption pairs, row i of each side the same pair."""
+
     image_features: Tensor
     """(N, d)."""
     text_features: Tensor
@@ -80,6 +86,8 @@ class PairFeatures:
 
 @dataclass(frozen=True)
 class CompositionalFeatures:
+    """Embedded images and candidate captions of a compositional set."""
+
     image_features: Tensor
     """(M, d); rows of unreadable images are zero."""
     readable: Tensor

@@ -3,6 +3,12 @@
 Every file is read with ``torch.load(..., weights_only=True)``: a checkpoint cannot run code.
 The returned :class:`ModelInfo` carries a fingerprint that keys the feature cache; it is ``None``
 for a randomly initialised model, whose features are never cached.
+
+SigLIP models carry a ``logit_bias``. A cyclip checkpoint records it in ``model_overrides``
+(``init_logit_bias``); for an open_clip checkpoint or weights file whose state dict has one, the
+architecture is built with a bias too (its value is then the loaded one). The evaluation itself
+ranks by cosine similarity (every protocol of docs/method.md §4 only ranks), so neither the scale
+nor the bias changes a reported number; no protocol reports a probability.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import hashlib
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -42,6 +49,8 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class LoadedModel:
+    """A model ready to evaluate (eval mode) and where it came from."""
+
     bundle: ModelBundle
     info: ModelInfo
 
@@ -108,7 +117,8 @@ def load_model(
             torch.manual_seed(0)
             bundle = create_model(model, device=device)
         return LoadedModel(_eval(bundle), ModelInfo(name=model))
-    bundle = create_model(model, pretrained=pretrained, device=device)
+    extra = _bias_override(load_weights_only(pretrained)) if os.path.isfile(pretrained) else {}
+    bundle = create_model(model, pretrained=pretrained, device=device, **extra)
     if os.path.isfile(pretrained):
         fp = hashlib.sha256(f"{model}\0{file_fingerprint(pretrained)}".encode()).hexdigest()
         info = ModelInfo(name=model, pretrained=str(Path(pretrained).resolve()), fingerprint=fp)
@@ -132,8 +142,9 @@ def _load_checkpoint(path: Path, model: str | None, device: str | torch.device) 
                 f"{path} is not a cyclip checkpoint (no 'model_name' key); pass --model NAME "
                 "with the open_clip architecture it was trained with"
             )
+        extra = _bias_override(payload)
         del payload  # open_clip re-reads the file and handles its key / prefix variants
-        bundle = create_model(model, pretrained=str(path), device=device)
+        bundle = create_model(model, pretrained=str(path), device=device, **extra)
         fp = hashlib.sha256(f"{model}\0{fp}".encode()).hexdigest()
         return LoadedModel(_eval(bundle), ModelInfo(model, checkpoint=str(path), fingerprint=fp))
     name = payload["model_name"]
@@ -169,6 +180,15 @@ def _infer_openai(payload: object, path: Path, device: str | torch.device):
     if state is None:
         return None
     return build_from_openai_state_dict(state, device=device, source=str(path))
+
+
+def _bias_override(payload: object) -> dict[str, Any]:
+    """``{"init_logit_bias": 0.0}`` when a loaded weights file holds a ``logit_bias`` (a SigLIP
+    model): open_clip gives an architecture the parameter only when asked, and the loaded value
+    replaces the 0."""
+    state = payload.get("state_dict", payload) if isinstance(payload, dict) else {}
+    has_bias = isinstance(state, dict) and "logit_bias" in strip_wrapper_prefixes(state)
+    return {"init_logit_bias": 0.0} if has_bias else {}
 
 
 def _eval(bundle: ModelBundle) -> ModelBundle:

@@ -2,7 +2,8 @@
 
 CLIP, CyCLIP, C-CyCLIP (λ_in = 0) and I-CyCLIP (λ_cross = 0) differ only in the two lambdas:
 model, data (the same pre-rendered tensors), seed, optimiser, schedule, steps, batch size and the
-cyclic normalisation are shared fields of :class:`ClaimsConfig`.
+cyclic normalisation are shared fields of :class:`ClaimsConfig`. :data:`SIGLIP_METHODS` are the
+same comparison on SigLIP's base objective (SigLIP, Cy-SigLIP), run with the same settings.
 """
 
 from __future__ import annotations
@@ -16,23 +17,26 @@ import torch
 from cyclip.data import DataConfig
 from cyclip.evaluation import ExtractConfig, FeatureCache, SuiteConfig, evaluate_model, load_model
 from cyclip.experiments.pairs import TensorPairLoader
-from cyclip.losses import Normalization
+from cyclip.losses import BASE_OBJECTIVES, Normalization
 from cyclip.rundir import RunDir
 from cyclip.train import LossConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig, train
 
 
 @dataclass(frozen=True)
 class Method:
-    """A named pair of cyclic weights."""
+    """A named pair of cyclic weights on a base objective."""
 
     name: str
     lambda_inmodal: float
     lambda_crossmodal: float
+    objective: str = "clip"
+    """Base objective (``cyclip.losses.BASE_OBJECTIVES``): clip or siglip."""
 
     def loss_config(self, normalization: Normalization) -> LossConfig:
         cyclic = self.lambda_inmodal > 0 or self.lambda_crossmodal > 0
+        base = BASE_OBJECTIVES[self.objective]
         return LossConfig(
-            name="cyclip" if cyclic else "clip",
+            name=base.cyclic_name if cyclic else base.name,
             lambda_inmodal=self.lambda_inmodal,
             lambda_crossmodal=self.lambda_crossmodal,
             normalization=normalization,
@@ -45,6 +49,11 @@ METHODS: tuple[Method, ...] = (
     Method("c-cyclip", 0.0, 0.25),  # cross-modal term only
     Method("i-cyclip", 0.25, 0.0),  # in-modal term only
 )
+SIGLIP_METHODS: tuple[Method, ...] = (
+    Method("siglip", 0.0, 0.0, "siglip"),
+    Method("cy-siglip", 0.25, 0.25, "siglip"),
+)
+ALL_METHODS: dict[str, Method] = {m.name: m for m in (*METHODS, *SIGLIP_METHODS)}
 
 
 @dataclass(frozen=True)

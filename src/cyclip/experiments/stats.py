@@ -54,6 +54,7 @@ class Summary:
 
 
 def summarise(values: Sequence[float]) -> Summary:
+    """Mean, sample standard deviation and count of one metric over seeds."""
     if not values:
         raise ValueError("summarise: no values")
     std = statistics.stdev(values) if len(values) > 1 else 0.0

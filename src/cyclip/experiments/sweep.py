@@ -43,6 +43,8 @@ about −4 for embeddings spread over the sphere)."""
 
 @dataclass(frozen=True)
 class SweepConfig:
+    """The batch-size sweep of the two cyclic normalisations: sizes, steps, seed."""
+
     batch_sizes: tuple[int, ...] = (64, 256, 1024)
     normalizations: tuple[Normalization, ...] = NORMALIZATIONS
     steps: int = 160
@@ -122,6 +124,7 @@ def run_sweep(
 
 
 def sweep_markdown(rows: list[dict]) -> str:
+    """The batch-size sweep as a Markdown table, one row per (batch size, normalisation)."""
     lines = [
         "| batch N | normalisation | steps | final contrastive loss | ln N | loss / ln N "
         "| zero-shot shape top-1 % (chance 12.5) | image uniformity | collapsed? |",

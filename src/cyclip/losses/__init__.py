@@ -1,4 +1,5 @@
-"""Losses as a library: each term a documented pure function, plus the ``CyCLIPLoss`` module."""
+"""Losses as a library: each term a documented pure function, the registry of base objectives
+(CLIP, SigLIP) and the ``CyCLIPLoss`` module that adds the cyclic terms to one."""
 
 from cyclip.losses.contrastive import (
     augmented_contrastive_loss,
@@ -18,7 +19,18 @@ from cyclip.losses.cyclic import (
     inmodal_cyclic_loss_naive,
     inmodal_from_grams,
 )
-from cyclip.losses.cyclip_loss import ClipLoss, CyCLIPLoss
+from cyclip.losses.cyclip_loss import ClipLoss, CyCLIPLoss, SigmoidLoss
+from cyclip.losses.objectives import (
+    BASE_OBJECTIVES,
+    SIGLIP_DIST_IMPLS,
+    BaseObjective,
+    SigLipDistImpl,
+    StepFeatures,
+    base_objective,
+    is_cyclic_name,
+    loss_names,
+    sigmoid_loss,
+)
 from cyclip.losses.simcse import (
     SENTENCE_TERMS,
     SentenceObjective,
@@ -29,7 +41,17 @@ from cyclip.losses.simcse import (
 )
 
 __all__ = [
+    "BASE_OBJECTIVES",
+    "BaseObjective",
     "CYCLIC_IMPLS",
+    "SIGLIP_DIST_IMPLS",
+    "SigLipDistImpl",
+    "SigmoidLoss",
+    "StepFeatures",
+    "base_objective",
+    "is_cyclic_name",
+    "loss_names",
+    "sigmoid_loss",
     "NORMALIZATIONS",
     "SENTENCE_TERMS",
     "ClipLoss",

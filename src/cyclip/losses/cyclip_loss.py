@@ -1,4 +1,4 @@
-"""``CyCLIPLoss``: contrastive + in-modal + cross-modal cyclic terms, open_clip's loss contract."""
+"""``CyCLIPLoss``: a base objective + in-modal + cross-modal cyclic terms, open_clip's contract."""
 
 from __future__ import annotations
 
@@ -6,11 +6,6 @@ import torch
 from torch import nn
 
 from cyclip import distributed as dist
-from cyclip.losses.contrastive import (
-    augmented_contrastive_loss,
-    contrastive_loss,
-    contrastive_loss_local,
-)
 from cyclip.losses.cyclic import (
     CyclicImpl,
     Normalization,
@@ -23,20 +18,25 @@ from cyclip.losses.cyclic import (
     inmodal_from_grams,
     resolve_cyclic_impl,
 )
+from cyclip.losses.objectives import BASE_OBJECTIVES, SigLipDistImpl, StepFeatures
 
 
 class CyCLIPLoss(nn.Module):
-    """The CyCLIP objective ``L_clip + λ_in · L_in + λ_cross · L_cross`` (docs/method.md §1).
+    """The CyCLIP objective ``L_base + λ_in · L_in + λ_cross · L_cross`` (docs/method.md §1).
 
     Follows open_clip's loss contract: ``loss(**model(images, texts), output_dict=True)`` returns a
     dict of named, already-weighted terms whose values sum to the total loss, so it drops into
-    open_clip's training loop. With both lambdas 0 it is exactly CLIP's loss; ``lambda_inmodal=0``
-    is C-CyCLIP and ``lambda_crossmodal=0`` is I-CyCLIP.
+    open_clip's training loop. The base term is CLIP's softmax InfoNCE (``objective="clip"``) or
+    SigLIP's sigmoid loss (``"siglip"``, which needs the model's ``logit_bias``); either way it is
+    the ``contrastive_loss`` entry, as open_clip names both. With both lambdas 0 it is exactly the
+    base loss; ``lambda_inmodal=0`` is C-CyCLIP and ``lambda_crossmodal=0`` is I-CyCLIP; the
+    siglip base with the lambdas is Cy-SigLIP.
 
-    Distributed: the global batch is the union of all ranks' batches. Features are gathered with
-    gradients for the contrastive term (or only the local rows of the logits are used with
-    ``local_loss``); the Gram form of the cyclic terms all-reduces three d x d matrices instead of
-    gathering. See :mod:`cyclip.distributed` for the gradient semantics under DDP.
+    Distributed: the global batch is the union of all ranks' batches. CLIP gathers features with
+    gradients (or uses only the local rows of the logits with ``local_loss``); SigLIP exchanges
+    captions between ranks with open_clip's ``dist_impl``; the Gram form of the cyclic terms
+    all-reduces three d x d matrices instead of gathering. See :mod:`cyclip.distributed` and
+    :mod:`cyclip.losses.objectives` for the gradient semantics under DDP.
 
     Args:
         lambda_inmodal: weight of the in-modal cyclic term (paper: 0.25).
@@ -45,7 +45,10 @@ class CyCLIPLoss(nn.Module):
             published; their scale grows with N), "mean" by N² (batch-size invariant).
         implementation: how the cyclic terms are computed: "gram" (O(N·d²)), "naive" (O(N²·d))
             or "auto" (the cheaper for N and d); all give the same values.
-        local_loss: compute only this rank's rows of the contrastive logits (open_clip's option).
+        local_loss: clip: compute only this rank's rows of the logits (open_clip's option).
+        objective: the base objective, a name of
+            :data:`~cyclip.losses.objectives.BASE_OBJECTIVES` (``"clip"``, ``"siglip"``).
+        dist_impl: siglip: open_clip's exchange of captions between ranks (``"bidir"``, ...).
     """
 
     def __init__(
@@ -55,8 +58,14 @@ class CyCLIPLoss(nn.Module):
         normalization: Normalization = "paper",
         implementation: CyclicImpl = "auto",
         local_loss: bool = False,
+        objective: str = "clip",
+        dist_impl: SigLipDistImpl = "bidir",
     ) -> None:
         super().__init__()
+        if objective not in BASE_OBJECTIVES:
+            raise ValueError(
+                f"unknown objective {objective!r}; known: {', '.join(BASE_OBJECTIVES)}"
+            )
         for name, value in (
             ("lambda_inmodal", lambda_inmodal),
             ("lambda_crossmodal", lambda_crossmodal),
@@ -70,12 +79,14 @@ class CyCLIPLoss(nn.Module):
         self.normalization = normalization
         self.implementation = implementation
         self.local_loss = local_loss
+        self.objective = objective
+        self.base = BASE_OBJECTIVES[objective].term(local_loss=local_loss, dist_impl=dist_impl)
 
     def extra_repr(self) -> str:
         return (
             f"lambda_inmodal={self.lambda_inmodal}, lambda_crossmodal={self.lambda_crossmodal}, "
             f"normalization={self.normalization!r}, implementation={self.implementation!r}, "
-            f"local_loss={self.local_loss}"
+            f"local_loss={self.local_loss}, objective={self.objective!r}"
         )
 
     def forward(
@@ -100,17 +111,13 @@ class CyCLIPLoss(nn.Module):
                 the total.
             augmented_image_features, augmented_text_features: (n, d) embeddings of augmented
                 views, for the in-modal augmentation variant (both or neither).
-            logit_bias: SigLIP models' bias; CyCLIP is defined for softmax CLIP models only.
+            logit_bias: the model's bias ``b`` (SigLIP models; the siglip objective needs it,
+                the clip objective refuses it), scalar.
 
         Returns:
             ``{"contrastive_loss", "inmodal_cyclic_loss", "crossmodal_cyclic_loss"}`` (cyclic
             entries only for lambdas > 0, already weighted) or their sum.
         """
-        if logit_bias is not None:
-            raise ValueError(
-                "CyCLIPLoss is for softmax CLIP models; this model returns a logit_bias "
-                "(SigLIP). Use a CLIP architecture."
-            )
         if (augmented_image_features is None) != (augmented_text_features is None):
             raise ValueError("pass both augmented_image_features and augmented_text_features")
         if image_features.shape != text_features.shape:
@@ -122,64 +129,24 @@ class CyCLIPLoss(nn.Module):
             # Logits and cyclic terms in fp32: autocast would otherwise run them in bf16/fp16.
             image_features, text_features = image_features.float(), text_features.float()
             logit_scale = logit_scale.float()
-            all_image, all_text = dist.gather(image_features), dist.gather(text_features)
-            losses = {
-                "contrastive_loss": self._contrastive(
-                    image_features,
-                    text_features,
-                    all_image,
-                    all_text,
-                    logit_scale,
-                    augmented_image_features,
-                    augmented_text_features,
-                )
-            }
-            losses.update(self._cyclic(image_features, text_features, all_image, all_text))
+            features = StepFeatures(
+                image_features,
+                text_features,
+                None if augmented_image_features is None else augmented_image_features.float(),
+                None if augmented_text_features is None else augmented_text_features.float(),
+            )
+            losses = {"contrastive_loss": self.base(features, logit_scale, logit_bias)}
+            losses.update(self._cyclic(features))
         return losses if output_dict else sum(losses.values())
 
-    def _contrastive(
-        self,
-        image: torch.Tensor,
-        text: torch.Tensor,
-        all_image: torch.Tensor,
-        all_text: torch.Tensor,
-        scale: torch.Tensor,
-        image_aug: torch.Tensor | None,
-        text_aug: torch.Tensor | None,
-    ) -> torch.Tensor:
-        if self.local_loss and dist.is_distributed():
-            offset = int(
-                dist.gather(torch.tensor([image.shape[0]], device=image.device))[
-                    : dist.rank()
-                ].sum()
-            )
-            loss = contrastive_loss_local(image, text, all_image, all_text, scale, offset)
-        else:
-            loss = contrastive_loss(all_image, all_text, scale)
-        if image_aug is None:
-            return loss
-        all_image_aug = dist.gather(image_aug.float())
-        all_text_aug = dist.gather(text_aug.float())
-        inmodal = 0.5 * (
-            augmented_contrastive_loss(all_image, all_image_aug, scale)
-            + augmented_contrastive_loss(all_text, all_text_aug, scale)
-        )
-        return 0.5 * (loss + inmodal)
-
-    def _cyclic(
-        self,
-        image: torch.Tensor,
-        text: torch.Tensor,
-        all_image: torch.Tensor,
-        all_text: torch.Tensor,
-    ) -> dict[str, torch.Tensor]:
+    def _cyclic(self, f: StepFeatures) -> dict[str, torch.Tensor]:
         if self.lambda_inmodal == 0 and self.lambda_crossmodal == 0:
             return {}
-        n, d = all_image.shape
+        n, d = sum(f.sizes) if dist.is_distributed() else f.image.shape[0], f.image.shape[1]
         out = {}
         if resolve_cyclic_impl(n, d, self.implementation) == "gram":
             # Per-rank Grams summed over ranks: the global Grams, with gradients.
-            grams = dist.all_reduce_sum(cyclic_grams(image, text))  # (3, d, d)
+            grams = dist.all_reduce_sum(cyclic_grams(f.image, f.text))  # (3, d, d)
             if self.lambda_inmodal > 0:
                 out["inmodal_cyclic_loss"] = self.lambda_inmodal * inmodal_from_grams(
                     grams, n, self.normalization
@@ -191,11 +158,11 @@ class CyCLIPLoss(nn.Module):
             return out
         if self.lambda_inmodal > 0:
             out["inmodal_cyclic_loss"] = self.lambda_inmodal * inmodal_cyclic_loss_naive(
-                all_image, all_text, self.normalization
+                f.all_image, f.all_text, self.normalization
             )
         if self.lambda_crossmodal > 0:
             out["crossmodal_cyclic_loss"] = self.lambda_crossmodal * crossmodal_cyclic_loss_naive(
-                all_image, all_text, self.normalization
+                f.all_image, f.all_text, self.normalization
             )
         return out
 
@@ -205,3 +172,10 @@ class ClipLoss(CyCLIPLoss):
 
     def __init__(self, local_loss: bool = False) -> None:
         super().__init__(lambda_inmodal=0.0, lambda_crossmodal=0.0, local_loss=local_loss)
+
+
+class SigmoidLoss(CyCLIPLoss):
+    """SigLIP's sigmoid loss alone: :class:`CyCLIPLoss` with the siglip objective, lambdas 0."""
+
+    def __init__(self, dist_impl: SigLipDistImpl = "bidir") -> None:
+        super().__init__(0.0, 0.0, objective="siglip", dist_impl=dist_impl)

@@ -1,4 +1,4 @@
-"""Sentence-embedding terms of the text tower: SimCSE (Gao et al., EMNLP 2021). docs/method.md §1.7.
+"""Sentence-embedding terms of the text tower: SimCSE (Gao et al., EMNLP 2021). docs/method.md §1.8.
 
 - *Unsupervised*: the batch's captions go through the text tower twice with dropout active;
   the two views ``z1``, ``z2`` of a caption are positives, the other captions of the (global)
@@ -43,6 +43,7 @@ def _cosine_logits(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torc
 
 
 def check_temperature(temperature: float) -> None:
+    """Raise ValueError unless ``temperature`` is a finite number > 0."""
     if not (temperature > 0 and math.isfinite(temperature)):
         raise ValueError(f"the SimCSE temperature must be a finite number > 0, got {temperature}")
 

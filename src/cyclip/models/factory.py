@@ -36,8 +36,10 @@ _registered = False
 
 
 def register_model_configs() -> None:
-    """Make cyclip's configs (``cyclip-tiny``, ``cyclip-small``, ``cyclip-small-minilm``) known to
-    open_clip itself.
+    """Make cyclip's configs known to open_clip itself: the ViTs ``cyclip-tiny`` (32 px) and
+    ``cyclip-small`` (64 px), the ResNets ``cyclip-rn-tiny`` / ``cyclip-rn-small`` (64 px,
+    open_clip's ModifiedResNet with attention pooling, the paper's RN50 family scaled down), and
+    ``cyclip-small-minilm`` (cyclip-small's image tower with all-MiniLM-L6-v2 as text tower).
 
     After this, ``open_clip.create_model("cyclip-small")`` works too. Idempotent.
     """
@@ -246,8 +248,9 @@ def create_model(
 
     Args:
         name: any open_clip architecture (``ViT-B-32``, ``RN50``, ...) or a cyclip config
-            (``cyclip-tiny``, ``cyclip-small``); ``hf-hub:`` and ``local-dir:`` names as in
-            open_clip; the official CyCLIP spellings (``ViT-B/32``) are aliases.
+            (``cyclip-tiny``, ``cyclip-small``, ``cyclip-rn-tiny``, ``cyclip-rn-small``,
+            ``cyclip-small-minilm``); ``hf-hub:`` and ``local-dir:`` names as in open_clip; the
+            official CyCLIP spellings (``ViT-B/32``) are aliases.
         pretrained: an open_clip pretrained tag (``openai``, ``laion2b_s34b_b79k``, ...; downloaded
             by open_clip into its cache if absent) or the path of a local checkpoint file (an
             open_clip or cyclip checkpoint: a state_dict, or a dict holding one under

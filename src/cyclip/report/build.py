@@ -18,6 +18,8 @@ from cyclip.report.sections import SECTIONS
 
 @dataclass(frozen=True)
 class ReportPaths:
+    """The two files :func:`build_report` wrote."""
+
     html: Path
     markdown: Path
 

@@ -9,6 +9,8 @@ from cyclip.report.tables import Table
 
 @dataclass(frozen=True)
 class Section:
+    """One titled part of the report: text, an optional figure, tables."""
+
     title: str
     slug: str
     """File-name-safe identifier (figure file names, HTML anchors)."""
@@ -21,6 +23,8 @@ class Section:
 
 @dataclass(frozen=True)
 class Document:
+    """The whole report, rendered to HTML and to Markdown by the same data."""
+
     title: str
     subtitle: str
     sections: tuple[Section, ...] = field(default_factory=tuple)

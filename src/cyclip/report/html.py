@@ -32,6 +32,7 @@ def _cell(text: str) -> str:
 
 
 def render_table(table: Table) -> str:
+    """One :class:`Table` as an HTML ``<table>`` (numbers right-aligned, the note below)."""
     head = "".join(f"<th>{escape(h)}</th>" for h in table.header)
     body = "\n".join("<tr>" + "".join(_cell(c) for c in row) + "</tr>" for row in table.rows)
     note = f'<p class="note">{escape(table.note)}</p>' if table.note else ""

@@ -14,6 +14,7 @@ def _escape(text: str) -> str:
 
 
 def render_table(table: Table) -> str:
+    """One :class:`Table` as a GitHub-flavoured Markdown table (numeric columns right-aligned)."""
     numeric = [
         bool(table.rows) and all(is_number(row[i]) for row in table.rows)
         for i in range(len(table.header))

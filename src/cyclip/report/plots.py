@@ -28,6 +28,7 @@ TRAINING_PANELS = (
 
 
 def colour(i: int) -> str:
+    """The ``i``-th run's colour (the palette repeats)."""
     return PALETTE[i % len(PALETTE)]
 
 
@@ -56,9 +57,134 @@ def _smooth(values: list[float], points: int) -> list[float]:
     return out
 
 
+NOT_CURVES = frozenset({"step", "epoch", "samples", "time"})
+"""Logged keys that are positions or clocks, not metrics to draw."""
+COUNTERS = frozenset({"epoch_skipped", "nonfinite_skipped"})
+"""Counts drawn only when they are ever non-zero."""
+SIZES = frozenset({"val_pairs"})
+"""Sizes drawn only when they change."""
+STYLES = (
+    ("-", "o"),
+    ("--", "s"),
+    (":", "^"),
+    ("-.", "v"),
+    ("-", "D"),
+    ("--", "x"),
+    (":", "*"),
+    ("-.", "P"),
+)
+
+
+def _numeric_keys(lines: Sequence[dict]) -> list[str]:
+    keys: dict[str, None] = {}
+    for line in lines:
+        for k, v in line.items():
+            if k not in NOT_CURVES and isinstance(v, int | float) and not isinstance(v, bool):
+                keys.setdefault(k, None)
+    return list(keys)
+
+
+def _worth_drawing(key: str, lines: Sequence[dict]) -> bool:
+    if key not in COUNTERS | SIZES:
+        return True
+    values = {line[key] for line in lines if isinstance(line.get(key), int | float)}
+    return len(values) > 1 or (key in COUNTERS and bool(values - {0}))
+
+
+def metric_families(keys: Sequence[str], titles: dict[str, str] | None = None) -> list[tuple]:
+    """Keys grouped into panels: ``[(title, [keys])]`` in first-seen order.
+
+    A key with slashes belongs to the family of its prefix (``zeroshot/shapes/shape/test/
+    zero_shot`` holds top1, top3, ...); keys ending in ``_residual`` share one panel; any other
+    key is a family of its own, titled from ``titles`` when named there.
+    """
+    titles = titles or {}
+    families: dict[str, list[str]] = {}
+    for key in keys:
+        if "/" in key:
+            family = key.rsplit("/", 1)[0]
+        elif key.endswith("_residual"):
+            family = "val cyclic residuals" if key.startswith("val_") else "cyclic residuals"
+        else:
+            family = key
+        families.setdefault(family, []).append(key)
+    out = []
+    for family, members in families.items():
+        if family.endswith("cyclic residuals"):
+            title = f"{family} (unweighted, ÷N²)"
+        else:
+            title = titles.get(family, family)
+        out.append((title, members))
+    return out
+
+
+def _short(key: str) -> str:
+    """The legend label of a key inside its family."""
+    if "/" in key:
+        return key.rsplit("/", 1)[1]
+    return key.removeprefix("val_").removesuffix("_residual")
+
+
+def _line_panels(panels, runs: Sequence[Run], points, *, smooth: bool, markers: bool) -> Figure:
+    """One subplot per ``(title, keys)``: a colour per run, a line style per key of the family.
+    ``points(run, key) -> (xs, ys)``."""
+    rows, cols = _grid(len(panels))
+    fig = Figure(figsize=(_panel_width(cols) * cols, 3.0 * rows), layout="constrained")
+    for p, (title, keys) in enumerate(panels):
+        ax = fig.add_subplot(rows, cols, p + 1)
+        for m, key in enumerate(keys):
+            style, marker = STYLES[m % len(STYLES)]
+            for i, run in enumerate(runs):
+                xs, ys = points(run, key)
+                if not xs:
+                    continue
+                shown = _smooth(ys, len(ys)) if smooth else ys
+                if shown is not ys:
+                    ax.plot(xs, ys, color=colour(i), alpha=0.25, linewidth=0.8, linestyle=style)
+                ax.plot(
+                    xs,
+                    shown,
+                    color=colour(i),
+                    linewidth=1.5,
+                    linestyle=style,
+                    marker=marker if markers else None,
+                    markersize=3,
+                    label=run.name if m == 0 else None,
+                )
+            if len(keys) > 1:  # the key's style, in grey, for the panel's own legend
+                ax.plot([], [], color="#555555", linestyle=style,
+                        marker=marker if markers else None, label=_short(key))  # fmt: skip
+        ax.set_title(title, fontsize=8 if len(title) > 40 else 10)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+        if keys == ["lr"]:
+            ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
+        names = {run.name for run in runs}
+        shown = [
+            (h, lab)
+            for h, lab in zip(*ax.get_legend_handles_labels())
+            if p == 0 or lab not in names  # the runs' colours: in the first panel only
+        ]
+        if shown:
+            ax.legend(*zip(*shown), fontsize=6 if len(shown) > 4 else 7)
+    return fig
+
+
+def _training_panels(runs: Sequence[Run]) -> list[tuple]:
+    keys = [k for k, _ in TRAINING_PANELS]
+    for run in runs:
+        keys += [k for k in _numeric_keys(run.steps) if k not in keys]
+    keys = [
+        k for k in keys if any(run.series(k)[0] and _worth_drawing(k, run.steps) for run in runs)
+    ]
+    return metric_families(keys, dict(TRAINING_PANELS))
+
+
 def training_curves_text(runs: Sequence[Run]) -> str:
     """How :func:`training_curves` draws these runs, in a sentence: smoothed or raw lines."""
-    lengths = {len(run.series(k)[0]) for run in runs for k, _ in TRAINING_PANELS} - {0}
+    keys = [k for _, family in _training_panels(runs) for k in family]
+    lengths = {len(run.series(k)[0]) for run in runs for k in keys} - {0}
     if not lengths or max(lengths) < SMOOTH_MIN_POINTS:
         return "One line per run, the logged values as they are."
     if min(lengths) >= SMOOTH_MIN_POINTS:
@@ -70,31 +196,12 @@ def training_curves_text(runs: Sequence[Run]) -> str:
 
 
 def training_curves(runs: Sequence[Run]) -> Figure | None:
-    """One panel per logged quantity (loss terms, logit scale, lr) against step, runs overlaid."""
-    panels = [(k, t) for k, t in TRAINING_PANELS if any(run.series(k)[0] for run in runs)]
+    """Every logged training quantity against step, one panel per metric family (loss terms,
+    cyclic residuals, logit scale, lr, gradient norm, throughput, ...), runs overlaid."""
+    panels = _training_panels(runs)
     if not panels:
         return None
-    cols = 3
-    rows = math.ceil(len(panels) / cols)
-    fig = Figure(figsize=(_panel_width(cols) * cols, 3.0 * rows), layout="constrained")
-    for p, (key, title) in enumerate(panels):
-        ax = fig.add_subplot(rows, cols, p + 1)
-        for i, run in enumerate(runs):
-            xs, ys = run.series(key)
-            if not xs:
-                continue
-            smoothed = _smooth(ys, len(ys))
-            if smoothed is not ys:
-                ax.plot(xs, ys, color=colour(i), alpha=0.25, linewidth=0.8)
-            ax.plot(xs, smoothed, color=colour(i), linewidth=1.5, label=run.name)
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel("step", fontsize=8)
-        ax.tick_params(labelsize=8)
-        ax.grid(alpha=0.3)
-        if key == "lr":
-            ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
-    fig.axes[0].legend(fontsize=8)
-    return fig
+    return _line_panels(panels, runs, lambda run, key: run.series(key), smooth=True, markers=False)
 
 
 def _grouped_bars(ax, categories: Sequence[str], runs: Sequence[Run], get, ylabel: str) -> None:
@@ -252,37 +359,36 @@ def similarity_histograms(runs: Sequence[Run]) -> Figure | None:
     return fig
 
 
-def periodic_eval_curves(runs: Sequence[Run], max_panels: int = 6) -> Figure | None:
-    """Metrics of the trainer's periodic evaluations against step (zero-shot top-1 and
-    retrieval mean recall first)."""
+def _eval_points(run: Run, key: str) -> tuple[list[float], list[float]]:
+    pts = [
+        (float(line["step"]), float(line["eval"][key]))
+        for line in run.periodic_evals
+        if isinstance(line["eval"].get(key), int | float) and "step" in line
+    ]
+    return ([x for x, _ in pts], [y for _, y in pts]) if pts else ([], [])
+
+
+EVAL_TITLES = {
+    "eval_seconds": "seconds per evaluation",
+    "val_contrastive_loss": "val contrastive loss",
+}
+
+
+def periodic_eval_panels(runs: Sequence[Run]) -> list[tuple]:
+    """``[(title, keys)]`` of every metric the trainer's evaluations logged, by family."""
     keys: dict[str, None] = {}
     for run in runs:
-        for line in run.periodic_evals:
-            for k, v in line["eval"].items():
-                if isinstance(v, (int, float)) and (
-                    k.endswith("zero_shot/top1")
-                    or k.endswith("mean_recall")
-                    or k.endswith("consistency@1")
-                ):
-                    keys.setdefault(k, None)
-    chosen = list(keys)[:max_panels]
-    if not chosen:
+        lines = [line["eval"] for line in run.periodic_evals if isinstance(line["eval"], dict)]
+        for k in _numeric_keys(lines):
+            if _worth_drawing(k, lines):
+                keys.setdefault(k, None)
+    return metric_families(list(keys), EVAL_TITLES)
+
+
+def periodic_eval_curves(runs: Sequence[Run]) -> Figure | None:
+    """Every metric of the trainer's periodic evaluations against step, one panel per family
+    (``<task>/<dataset>/<group>``: e.g. zero-shot top-1/3/5 together), runs overlaid."""
+    panels = periodic_eval_panels(runs)
+    if not panels:
         return None
-    rows, cols = _grid(len(chosen))
-    fig = Figure(figsize=(_panel_width(cols) * cols, 2.8 * rows), layout="constrained")
-    for p, key in enumerate(chosen):
-        ax = fig.add_subplot(rows, cols, p + 1)
-        for i, run in enumerate(runs):
-            pts = [
-                (line["step"], line["eval"][key])
-                for line in run.periodic_evals
-                if key in line["eval"]
-            ]
-            if pts:
-                ax.plot(*zip(*pts), marker="o", markersize=3, color=colour(i), label=run.name)
-        ax.set_title(key, fontsize=8)
-        ax.set_xlabel("step", fontsize=8)
-        ax.tick_params(labelsize=8)
-        ax.grid(alpha=0.3)
-    fig.axes[0].legend(fontsize=7)
-    return fig
+    return _line_panels(panels, runs, _eval_points, smooth=False, markers=True)

@@ -17,8 +17,11 @@ _TEXT = {
     "classification": "Percentages. Δ columns: difference to the first run, in percentage "
     "points. Every metric of every evaluation is in RUN_DIR/eval/*.json.",
     "retrieval": "Recall@k in percent; an image counts once however many captions it has.",
-    "training": "Training curves from metrics.jsonl; cyclic terms are logged weighted by their λ.",
-    "periodic": "The trainer's periodic evaluations (quick builtin suite).",
+    "training": "Every quantity logged in metrics.jsonl against the step, one panel per family; "
+    "cyclic terms are logged weighted by their λ, residuals unweighted.",
+    "periodic": "Every metric of the trainer's evaluations (--run.eval-every with the validation "
+    "loss and --run.eval-suite) against the step, one panel per metric family "
+    "(task/dataset/group); colours are runs, line styles the metrics of a family.",
     "consistency": "Consistency@k: share of test images whose zero-shot class equals the "
     "majority label of their k nearest train images (the paper's consistency score).",
     "fine_coarse": "Fine: classify among the subclasses of the image's own superclass. Coarse: "

@@ -28,6 +28,8 @@ GEOMETRY_NOTES = {
 
 @dataclass(frozen=True)
 class Table:
+    """A table as plain strings, rendered by both the HTML and the Markdown writer."""
+
     title: str
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]

@@ -11,15 +11,24 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from cyclip.data import DataConfig
-from cyclip.losses import CyclicImpl, Normalization, SentenceTerm
+from cyclip.losses import (
+    CyclicImpl,
+    Normalization,
+    SentenceTerm,
+    SigLipDistImpl,
+    base_objective,
+    is_cyclic_name,
+    loss_names,
+)
 from cyclip.precision import Precision
 from cyclip.train.attention import AttentionKernel
 
-LossName = Literal["clip", "cyclip"]
-LOSS_NAMES: tuple[LossName, ...] = get_args(LossName)
+LossName = str
+"""A loss name of the registry of base objectives (``cyclip.losses.BASE_OBJECTIVES``)."""
+LOSS_NAMES: tuple[LossName, ...] = loss_names()  # clip, cyclip, siglip, cy-siglip
 DEFAULT_LAMBDA = 0.25  # the paper's weight of each cyclic term
 
 
@@ -55,6 +64,10 @@ class ModelConfig:
     """Start the text tower from another run's: a checkpoint file or run directory (e.g. of a --run.stage text run) whose text tower fits this architecture's."""
     attention_kernel: AttentionKernel = "auto"
     """Attention (SDPA) kernel in training: auto = math on CPU in bf16 (1.5x faster steps than torch's flash pick), torch's own choice otherwise; or torch, math, flash, efficient, cudnn."""
+    init_logit_scale: float | None = None
+    """Initial logit_scale (a log); None = the loss's (siglip: ln 10) or the architecture's (CLIP: ln(1/0.07))."""
+    init_logit_bias: float | None = None
+    """Initial logit_bias; None = the loss's (siglip: -10; clip: no bias parameter)."""
 
     def overrides(self) -> dict[str, Any]:
         """Keyword overrides for ``create_model`` that were set (saved in checkpoints); a local
@@ -65,26 +78,30 @@ class ModelConfig:
             "force_image_size": self.force_image_size,
             "force_context_length": self.force_context_length,
             "text_tower": None if self.text_tower is None else resolve_text_tower(self.text_tower),
+            "init_logit_scale": self.init_logit_scale,
+            "init_logit_bias": self.init_logit_bias,
         }
         return {k: v for k, v in values.items() if v is not None}
 
 
 @dataclass(frozen=True)
 class LossConfig:
-    """The objective: CLIP's contrastive loss plus CyCLIP's weighted cyclic terms."""
+    """The objective: a base loss (CLIP's or SigLIP's) plus CyCLIP's weighted cyclic terms."""
 
     name: LossName = "cyclip"
-    """clip = contrastive loss only (both lambdas 0); cyclip = contrastive + cyclic terms."""
+    """clip = CLIP's contrastive loss only; cyclip = clip + cyclic terms; siglip = SigLIP's sigmoid loss only; cy-siglip = siglip + cyclic terms."""
     lambda_inmodal: float | None = None
-    """Weight of the in-modal cyclic term; None = 0.25 for cyclip, 0 for clip. 0 gives C-CyCLIP."""
+    """Weight of the in-modal cyclic term; None = 0.25 for cyclip and cy-siglip, 0 for clip and siglip. 0 gives C-CyCLIP."""
     lambda_crossmodal: float | None = None
-    """Weight of the cross-modal cyclic term; None = 0.25 for cyclip, 0 for clip. 0 gives I-CyCLIP."""
+    """Weight of the cross-modal cyclic term; None = 0.25 for cyclip and cy-siglip, 0 for clip and siglip. 0 gives I-CyCLIP."""
     normalization: Normalization = "mean"
     """Cyclic-term divisor: mean = N² (batch-size invariant; learns at every batch size, the default); paper = N, as published: its weight grows with N, and from batch 256 on (64 learns slowly) the loss stalls at ln N with identical embeddings."""
     cyclic_impl: CyclicImpl = "auto"
     """Cyclic-term implementation (same values, different cost): gram O(N·d²), naive O(N²·d), auto = the cheaper one. Formerly 'method'."""
     local_loss: bool = False
-    """Distributed: each rank computes only its rows of the contrastive logits (less memory)."""
+    """Distributed, clip: each rank computes only its rows of the contrastive logits (less memory)."""
+    dist_impl: SigLipDistImpl = "bidir"
+    """Distributed, siglip: open_clip's exchange of captions between ranks: bidir, shift, reduce or gather (all exact)."""
     sentence_term: SentenceTerm = "none"
     """Sentence-embedding term of the text tower (SimCSE): unsupervised = two dropout views of each caption; supervised = NLI triplets of --data.sentence-data; none."""
     lambda_sentence: float = 1.0
@@ -94,9 +111,16 @@ class LossConfig:
     sentence_dropout: float = 0.1
     """Dropout of the sentence term's text rows where the text tower has none (open_clip's own text transformer); CLIP rows are untouched."""
 
+    @property
+    def objective(self) -> str:
+        """The base objective of ``name`` (``cyclip`` -> ``clip``, ``cy-siglip`` -> ``siglip``)."""
+        return base_objective(self.name).name
+
     def resolved(self) -> LossConfig:
         """A copy with the lambdas made concrete (None -> the default for ``name``)."""
-        default = DEFAULT_LAMBDA if self.name == "cyclip" else 0.0
+        if self.name not in LOSS_NAMES:
+            return self  # reported by cyclip.train.config_checks
+        default = DEFAULT_LAMBDA if is_cyclic_name(self.name) else 0.0
         return dataclasses.replace(
             self,
             lambda_inmodal=default if self.lambda_inmodal is None else self.lambda_inmodal,
@@ -163,7 +187,13 @@ class RunConfig:
     wandb_project: str = "cyclip"
     """W&B project name."""
     eval_every: int = 0
-    """Every this many steps, compute the validation loss on data.val_data (0 = only at the end of the run; it is always computed at the end when there is val_data)."""
+    """Evaluate every this many steps: the validation loss on data.val_data and the tasks of --run.eval-suite (0 = only at the end of the run; there is always an evaluation at the end when there is something to evaluate)."""
+    eval_suite: tuple[str, ...] = ()
+    """What --run.eval-every runs beside the validation loss, on the main process: quick (the builtin quick suite, seconds), builtin (the whole builtin suite), and/or TASK=DATA[,KEY=VALUE...] entries naming any 'cyclip eval' task and its data; KEY is train-data, classnames, templates, superclasses, images or a task option. E.g. --run.eval-suite quick zeroshot=../shared/data/cifar10-test-mini sts=../shared/data/sts/stsbenchmark. Logged as eval/<task>/<dataset>/<group>/<metric>."""
+    eval_fail_fast: bool = False
+    """Stop the run when an evaluation fails (default: report it in one line and train on)."""
+    eval_timeout: float = 14400.0
+    """Seconds the other processes wait for one evaluation on the main process before stopping with an error."""
     max_nonfinite_in_row: int = 5
     """Stop after this many consecutive steps with a non-finite loss or gradient."""
     progress: bool = True
@@ -183,8 +213,17 @@ class TrainConfig:
     run: RunConfig = field(default_factory=RunConfig)
 
     def resolved(self) -> TrainConfig:
-        """A copy with defaults that depend on other fields made concrete."""
-        return dataclasses.replace(self, loss=self.loss.resolved())
+        """A copy with defaults that depend on other fields made concrete: the lambdas, and the
+        model's initial logit scale and bias from the loss (siglip: ln 10 and -10)."""
+        if self.loss.name not in LOSS_NAMES:
+            return self  # reported by cyclip.train.config_checks
+        base = base_objective(self.loss.name)
+        model = self.model
+        if model.init_logit_scale is None and base.init_logit_scale is not None:
+            model = dataclasses.replace(model, init_logit_scale=base.init_logit_scale)
+        if model.init_logit_bias is None and base.init_logit_bias is not None:
+            model = dataclasses.replace(model, init_logit_bias=base.init_logit_bias)
+        return dataclasses.replace(self, model=model, loss=self.loss.resolved())
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:

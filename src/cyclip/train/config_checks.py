@@ -14,13 +14,14 @@ from pathlib import Path
 import torch
 
 from cyclip.device import resolve_device
-from cyclip.losses import CYCLIC_IMPLS, NORMALIZATIONS
+from cyclip.losses import CYCLIC_IMPLS, NORMALIZATIONS, SIGLIP_DIST_IMPLS, base_objective
 from cyclip.precision import PRECISIONS
 from cyclip.rundir import RunDir
 from cyclip.train.checkpoint import list_step_checkpoints
 from cyclip.train.config import LOSS_NAMES, TrainConfig
 from cyclip.train.config_file import ConfigError
 from cyclip.train.logging import wandb_installed
+from cyclip.train.periodic import eval_suite_problems
 from cyclip.train.sentence import check_sentence
 
 
@@ -156,6 +157,7 @@ def _check_loss(cfg: TrainConfig) -> list[str]:
         ("name", loss.name, LOSS_NAMES),
         ("normalization", loss.normalization, NORMALIZATIONS),
         ("cyclic-impl", loss.cyclic_impl, CYCLIC_IMPLS),
+        ("dist-impl", loss.dist_impl, SIGLIP_DIST_IMPLS),
     ):
         if value not in legal:
             out.append(f"--loss.{key} must be one of {', '.join(legal)}, got '{value}'")
@@ -165,10 +167,23 @@ def _check_loss(cfg: TrainConfig) -> list[str]:
             continue
         if not (math.isfinite(value) and value >= 0):
             out.append(f"--loss.{key} must be a finite number >= 0, got {value}")
-        elif loss.name == "clip" and value != 0:
+        elif loss.name in LOSS_NAMES and value != 0:
+            base = base_objective(loss.name)
+            if loss.name == base.name:
+                out.append(
+                    f"--loss.name {base.name} has no cyclic terms but --loss.{key} is {value}; "
+                    f"use --loss.name {base.cyclic_name} to weight them"
+                )
+    if loss.name in LOSS_NAMES and loss.objective != "clip":
+        if loss.local_loss:
             out.append(
-                f"--loss.name clip has no cyclic terms but --loss.{key} is {value}; use "
-                "--loss.name cyclip to weight them"
+                f"--loss.local-loss is an option of the clip objective; {loss.objective} "
+                "computes each rank's rows already (--loss.dist-impl chooses the exchange)"
+            )
+        if cfg.data.inmodal_augment:
+            out.append(
+                "--data.inmodal-augment is defined for the clip objective only; use --loss.name "
+                "clip or cyclip, or drop the flag"
             )
     return out
 
@@ -266,4 +281,7 @@ def _check_run(cfg: TrainConfig) -> list[str]:
             )
     if r.wandb and not wandb_installed():
         out.append("--run.wandb needs the wandb package: pip install wandb (or drop --run.wandb)")
+    if not (math.isfinite(r.eval_timeout) and r.eval_timeout > 0):
+        out.append(f"--run.eval-timeout must be a positive number of seconds, got {r.eval_timeout}")
+    out += eval_suite_problems(r.eval_suite)
     return out

@@ -1,5 +1,6 @@
-"""The validation loss logged by ``--run.eval-every``: contrastive loss and cyclic residuals of
-held-out pairs, computed by the trainer itself (the evaluation suite lives in cyclip.evaluation).
+"""The validation loss logged by ``--run.eval-every``: the base objective's loss and the cyclic
+residuals of held-out pairs, computed by the trainer itself (the evaluation suite lives in
+cyclip.evaluation).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from cyclip.losses import contrastive_loss, crossmodal_cyclic_loss, inmodal_cyclic_loss
+from cyclip.losses import BASE_OBJECTIVES, crossmodal_cyclic_loss, inmodal_cyclic_loss
 from cyclip.precision import Precision, autocast_context
 
 
@@ -18,6 +19,8 @@ def chunked_validation_metrics(
     text_features: torch.Tensor,
     logit_scale: float,
     batch_size: int,
+    logit_bias: float | None = None,
+    objective: str = "clip",
 ) -> dict[str, float]:
     """Loss terms of held-out pairs, averaged over consecutive chunks of ``batch_size`` pairs.
 
@@ -29,11 +32,15 @@ def chunked_validation_metrics(
         image_features, text_features: (N, d) normalised embeddings of N held-out pairs.
         logit_scale: exponentiated inverse temperature of the model.
         batch_size: chunk size (the global training batch).
+        logit_bias: the model's bias (SigLIP models), or None.
+        objective: base objective of the run (``clip``, ``siglip``): its single-process formula
+            gives ``val_contrastive_loss``.
 
     Returns:
         ``val_contrastive_loss``, ``val_inmodal_residual`` and ``val_crossmodal_residual`` (both
         ÷N², unweighted) and ``val_pairs`` (pairs used).
     """
+    formula = BASE_OBJECTIVES[objective].formula
     n = image_features.shape[0]
     size = min(batch_size, n)
     chunks = range(0, n - size + 1, size)
@@ -45,7 +52,7 @@ def chunked_validation_metrics(
     for start in chunks:
         i = image_features[start : start + size].float()  # (b, d)
         t = text_features[start : start + size].float()  # (b, d)
-        sums["val_contrastive_loss"] += float(contrastive_loss(i, t, logit_scale))
+        sums["val_contrastive_loss"] += float(formula(i, t, logit_scale, logit_bias))
         sums["val_inmodal_residual"] += float(inmodal_cyclic_loss(i, t, normalization="mean"))
         sums["val_crossmodal_residual"] += float(crossmodal_cyclic_loss(i, t, normalization="mean"))
     metrics = {k: v / len(chunks) for k, v in sums.items()}
@@ -68,6 +75,7 @@ class ValidationLoss:
         workers: DataLoader workers.
         device: where the model is.
         precision: autocast precision of the forward pass.
+        objective: base objective of the run (``clip``, ``siglip``).
         cache_bytes: memory budget for keeping the preprocessed validation batches.
     """
 
@@ -81,8 +89,10 @@ class ValidationLoss:
         workers: int,
         device: torch.device,
         precision: Precision,
+        objective: str = "clip",
         cache_bytes: int = 512 * 2**20,
     ) -> None:
+        self.objective = objective
         self.source = source
         self.preprocess = preprocess
         self.tokenizer = tokenizer
@@ -141,10 +151,11 @@ class ValidationLoss:
                 images.append(out["image_features"].float())
                 texts.append(out["text_features"].float())
             scale = float(out["logit_scale"])
+            bias = float(out["logit_bias"]) if out.get("logit_bias") is not None else None
         finally:
             model.train(was_training)
         if not images:
             raise ValueError(f"validation source {self.source} yielded no pairs")
         return chunked_validation_metrics(
-            torch.cat(images), torch.cat(texts), scale, self.batch_size
+            torch.cat(images), torch.cat(texts), scale, self.batch_size, bias, self.objective
         )

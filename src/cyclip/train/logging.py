@@ -54,6 +54,22 @@ def format_step_line(metrics: Mapping[str, Any], total_steps: int) -> str:
     return "  ".join(parts)
 
 
+_EVAL_HEADLINES = ("zero_shot/top1", "mean_recall", "spearman", "accuracy")
+
+
+def format_eval_line(step: int, flat: Mapping[str, float], shown: int = 6) -> str:
+    """``eval @ step 20 (14.2s): shapes/shape/test/zero_shot/top1=31, ... (+52 in metrics.jsonl)``:
+    headline metrics first (top-1, mean recall, validation loss), at most ``shown``."""
+    seconds = flat.get("eval_seconds")
+    values = {k: v for k, v in flat.items() if k != "eval_seconds"}
+    first = [k for k in values if "/" not in k or k.endswith(_EVAL_HEADLINES)]
+    keys = (first + [k for k in values if k not in first])[:shown]
+    when = f" ({format_duration(seconds)})" if seconds is not None else ""
+    text = ", ".join(f"{k}={values[k]:.4g}" for k in keys)
+    rest = len(values) - len(keys)
+    return f"eval @ step {step}{when}: {text}" + (f" (+{rest} in metrics.jsonl)" if rest else "")
+
+
 def format_duration(seconds: float) -> str:
     """``12.3s``, ``3m12s``, ``1h02m``."""
     if seconds < 60:
@@ -66,6 +82,7 @@ def format_duration(seconds: float) -> str:
 
 
 def wandb_installed() -> bool:
+    """Whether the ``wandb`` package can be imported (without importing it)."""
     return importlib.util.find_spec("wandb") is not None
 
 
@@ -176,18 +193,22 @@ class MetricsLogger:
         if self._wandb is not None:
             self._wandb.log({f"train/{k}": v for k, v in scalars.items()}, step=step)
 
-    def log_eval(self, step: int, metrics: Mapping[str, Any]) -> None:
-        """One evaluation line: ``{"step", "eval": {...}}``."""
-        self._write_jsonl({"step": step, "eval": dict(metrics)})
+    def log_eval(
+        self, step: int, metrics: Mapping[str, Any], *, failed: Mapping[str, str] | None = None
+    ) -> None:
+        """One evaluation line: ``{"step", "eval": {...}}``, with ``"failed": {part: cause}``
+        when parts of the evaluation failed."""
+        record: dict[str, Any] = {"step": step, "eval": dict(metrics)}
+        if failed:
+            record["failed"] = dict(failed)
+        self._write_jsonl(record)
         flat = _flatten(metrics)
         if self._tb is not None:
             for key, value in flat.items():
                 self._tb.add_scalar(f"eval/{key}", value, step)
         if self._wandb is not None:
             self._wandb.log({f"eval/{k}": v for k, v in flat.items()}, step=step)
-        self.message(
-            f"eval @ step {step}: " + ", ".join(f"{k}={v:.4g}" for k, v in list(flat.items())[:6])
-        )
+        self.message(format_eval_line(step, flat))
 
     def advance(self, steps: int, metrics: Mapping[str, Any] | None = None) -> None:
         """Move the progress bar; refresh its postfix when ``metrics`` are given."""

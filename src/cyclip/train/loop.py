@@ -6,9 +6,11 @@ smaller-batch objective. As in open_clip, a first pass embeds every micro-batch 
 then each micro-batch is embedded again with a graph, substituted into the cached features, and
 the loss of the whole step's batch is back-propagated through that micro-batch only. The sum of
 these gradients is the gradient of the large-batch loss (up to floating-point reassociation), at
-the cost of one extra forward pass per micro-batch. ``logit_scale`` receives its gradient in one
-of the passes only, otherwise it would be counted ``accum_steps`` times (open_clip's loop does
-that).
+the cost of one extra forward pass per micro-batch. ``logit_scale`` (and a SigLIP model's
+``logit_bias``) receives its gradient in one of the passes only, otherwise it would be counted
+``accum_steps`` times (open_clip's loop does that). SigLIP's loss, a sum over pairs divided by the
+local batch size, is exact here too: every pass computes it on the whole step's batch, so the
+divisor is the step's local batch, never a micro-batch's (docs/method.md §3.1).
 """
 
 from __future__ import annotations
@@ -57,8 +59,8 @@ def forward_features(
     model: nn.Module, batch: Batch, device: torch.device, sentence: SentenceRows | None = None
 ) -> dict[str, torch.Tensor]:
     """Embed a batch: ``{"image_features" (B, d), "text_features" (B, d), "logit_scale" ()}``
-    plus ``"augmented_image_features"`` / ``"augmented_text_features"`` (B, d) when the batch has
-    augmented views.
+    plus ``"logit_bias"`` for a model with one (SigLIP) and ``"augmented_image_features"`` /
+    ``"augmented_text_features"`` (B, d) when the batch has augmented views.
 
     Original and augmented views go through the model in one call (2B rows) so that a DDP model
     sees exactly one forward per backward. A sentence term's rows (``sentence``) ride in the same
@@ -86,6 +88,8 @@ def forward_features(
         "text_features": out["text_features"],
         "logit_scale": out["logit_scale"],
     }
+    if out.get("logit_bias") is not None:
+        features["logit_bias"] = out["logit_bias"]
     if augmented:
         n = batch["images"].shape[0]
         features["image_features"], features["augmented_image_features"] = (
@@ -237,14 +241,15 @@ class TrainStep:
         last = len(micro_batches) - 1
         first_losses: dict[str, torch.Tensor] = {}
         for j, mb in enumerate(micro_batches):
-            # DDP all-reduces gradients only on the last backward; logit_scale gets its gradient
-            # there too (once), so that DDP sees every parameter used in the synced pass.
+            # DDP all-reduces gradients only on the last backward; logit_scale (and logit_bias)
+            # get their gradient there too (once), so that DDP sees every parameter used then.
             with self._no_sync(j == last):
                 with self.autocast():
                     fresh = self._forward(mb, seeds and seeds[j])
                     inputs = _merge(cached, j, fresh)
-                    scale = fresh["logit_scale"]
-                    inputs["logit_scale"] = scale if j == last else scale.detach()
+                    for key in ("logit_scale", "logit_bias"):  # bias: SigLIP models only
+                        if key in fresh:
+                            inputs[key] = fresh[key] if j == last else fresh[key].detach()
                     losses = self.loss_fn(**inputs, output_dict=True)
                 self._backward(sum(losses.values()))
             if j == 0:

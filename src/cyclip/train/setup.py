@@ -127,6 +127,8 @@ def build_loss(cfg: LossConfig, stage: str = "joint") -> nn.Module:
         normalization=cfg.normalization,
         implementation=cfg.cyclic_impl,
         local_loss=cfg.local_loss,
+        objective=cfg.objective,
+        dist_impl=cfg.dist_impl,
     )
     return build_objective(base, cfg, stage)
 
@@ -193,6 +195,7 @@ def build_validation(
         workers=data.workers,
         device=device,
         precision=cfg.optim.precision,
+        objective=cfg.loss.objective,
     )
 
 

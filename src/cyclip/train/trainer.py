@@ -35,6 +35,7 @@ from cyclip.train.guards import (
 from cyclip.train.logging import MetricsLogger, ThroughputMeter, format_duration
 from cyclip.train.loop import StepResult, TrainStep
 from cyclip.train.optim import build_optimizer, lr_at
+from cyclip.train.periodic import build_periodic_evaluation, evaluated_at, open_eval_suite
 from cyclip.train.rng import derive_seed, gather_rng_states, restore_rank_rng_state, seed_everything
 from cyclip.train.sentence import freeze_all_but_text
 from cyclip.train.setup import (
@@ -78,8 +79,9 @@ def train(cfg: TrainConfig, *, eval_fn: EvalFn | None = None, loader: Any = None
     Args:
         cfg: the run's configuration (validated here first; see :func:`validate`).
         eval_fn: optional periodic evaluation ``(model, step) -> metrics`` run every
-            ``cfg.run.eval_every`` steps on the main process (e.g. from
-            ``cyclip.evaluation.make_eval_fn``); its metrics are logged as "eval" lines.
+            ``cfg.run.eval_every`` steps and at the end on the main process, after the
+            validation loss and ``cfg.run.eval_suite`` (see :mod:`cyclip.train.periodic`);
+            its metrics are logged in the same "eval" lines.
         loader: a prebuilt training loader honouring the ``cyclip.data.TrainLoader`` contract
             (``set_epoch(epoch, start_batch)``, ``len()``, batch dicts) instead of one built from
             ``cfg.data``.
@@ -94,9 +96,11 @@ def train(cfg: TrainConfig, *, eval_fn: EvalFn | None = None, loader: Any = None
     cfg = cfg.resolved()
     raise_if_invalid(cfg)
     if cfg.run.eval_every and cfg.data.val_data is None and eval_fn is None:
-        raise ConfigError(
-            "--run.eval-every has nothing to evaluate: give --data.val-data (validation pairs)"
-        )
+        if not cfg.run.eval_suite:
+            raise ConfigError(
+                "--run.eval-every has nothing to evaluate: give --data.val-data (validation "
+                "pairs) or --run.eval-suite (e.g. quick)"
+            )
     owns_process_group = not dist.is_distributed()
     info = dist.init_distributed(device=cfg.run.device)
     try:
@@ -136,8 +140,9 @@ class Trainer:
         eval_fn: EvalFn | None = None,
         loader: Any = None,
     ) -> None:
-        self.cfg, self.device, self.eval_fn = cfg, device, eval_fn
+        self.cfg, self.device = cfg, device
         self.main = dist.is_main_process()
+        eval_suite = open_eval_suite(cfg.run.eval_suite)  # before the model: bad data fails fast
         configure_backends(cfg.run.deterministic, device)
         seed_everything(cfg.run.seed)  # the same initial weights on every rank
         bundle = build_model(cfg.model, device)
@@ -172,6 +177,9 @@ class Trainer:
         epoch_size = len(self.loader) * cfg.data.batch_size * dist.world_size()
         self.skips = SkipMonitor(cfg.data.max_skip_rate, epoch_size)
         self.validation = build_validation(cfg, bundle, device)
+        self.periodic = build_periodic_evaluation(
+            cfg.run, eval_suite, bundle, validation=self.validation, eval_fn=eval_fn
+        )
         self.checkpoints = CheckpointManager(RunDir(self.run_dir).checkpoints, cfg.run.keep_last)
         self.progress = Progress()
         self.pending_rng: list[dict[str, Any]] | None = None
@@ -195,7 +203,7 @@ class Trainer:
         self.last_metrics: dict[str, Any] = {}
         self.last_checkpoint: Path | None = None
         self.saved_position: tuple[int, int, int] | None = None
-        self.evaluated_step = -1
+        self.evaluated_step = self._evaluated_before()
 
     # ----------------------------------------------------------------------------- the run
 
@@ -210,11 +218,13 @@ class Trainer:
                     restore_rank_rng_state(
                         self.pending_rng, seed=self.cfg.run.seed, step=self.progress.step
                     )
-                if self.validation is not None:
-                    self.logger.message(self._validation_plan())
+                if self.periodic.enabled:
+                    self.logger.message(self._evaluation_plan())
+                if self._evaluation_due():  # resumed at a scheduled step a stop left unevaluated
+                    self._evaluate()
                 while self.progress.step < self.total_steps and not self.stop_now:
                     self._train_epoch()
-                if (self.cfg.run.eval_every or self.validation is not None) and not self.stop_now:
+                if self.periodic.enabled and not self.stop_now:
                     self._evaluate()
                 if self.saved_position != self.progress.position():
                     self._save()
@@ -227,6 +237,8 @@ class Trainer:
                     f"to {self.last_checkpoint or self.checkpoints.directory}"
                 )
             else:
+                for line in self.periodic.summary():
+                    self.logger.message(line)
                 self.logger.message(self._summary(time.perf_counter() - start))
         finally:
             self.logger.close()
@@ -249,12 +261,28 @@ class Trainer:
             f"in {format_duration(seconds)}"
         )
 
-    def _validation_plan(self) -> str:
+    def _evaluation_plan(self) -> str:
         every = self.cfg.run.eval_every
         when = (
             f"every {every} steps and at the end of the run" if every else "at the end of the run"
         )
-        return f"validation: {self.cfg.data.val_data} {when}"
+        labels = self.periodic.labels
+        if self.validation is not None:
+            labels[0] = f"validation loss on {self.cfg.data.val_data}"
+        return f"evaluation: {', '.join(labels)} {when}"
+
+    def _evaluation_due(self) -> bool:
+        """Whether the current step is on the evaluation schedule and not evaluated yet."""
+        every, step = self.cfg.run.eval_every, self.progress.step
+        scheduled = bool(every) and step > 0 and step % every == 0
+        return scheduled and self.periodic.enabled and self.evaluated_step != step
+
+    def _evaluated_before(self) -> int:
+        """The resumed step if the interrupted run's metrics.jsonl has its evaluation, else -1
+        (the same answer on every rank)."""
+        step = self.progress.step
+        logged = self.main and step > 0 and evaluated_at(RunDir(self.run_dir).metrics, step)
+        return step if dist.broadcast_object(logged) else -1
 
     def _train_epoch(self) -> None:
         """Steps over the rest of the current epoch (or until the run must stop)."""
@@ -323,7 +351,7 @@ class Trainer:
             if alarm is not None:
                 self.logger.message(alarm)
         self.logger.advance(1, logged)
-        if run.eval_every and p.step % run.eval_every == 0:
+        if self._evaluation_due() and not self.stop_now:  # a stop saves first; resume evaluates
             self._evaluate()
         if run.checkpoint_every and p.step % run.checkpoint_every == 0:
             self._save()
@@ -364,6 +392,7 @@ class Trainer:
             "samples": p.samples,
             "lr": lr,
             "logit_scale": float(self.raw_model.logit_scale.detach().exp()),
+            **_logit_bias(self.raw_model),
             **terms,
             "grad_norm": result.grad_norm,
             "samples_per_s": self.throughput.rate(),
@@ -377,24 +406,19 @@ class Trainer:
         return metrics
 
     def _evaluate(self) -> None:
-        """Validation loss and ``eval_fn`` on the main process (once per step); the others wait."""
+        """The periodic evaluation on the main process (once per step); the others wait. Its
+        time is kept out of samples/s."""
         if self.evaluated_step == self.progress.step:
             return
-        start = time.perf_counter()
+        start, step, outcome = time.perf_counter(), self.progress.step, None
         if self.main:
-            metrics: dict[str, Any] = {}
-            self.raw_model.eval()
-            try:
-                if self.validation is not None:
-                    metrics.update(self.validation(self.raw_model))
-                if self.eval_fn is not None:
-                    metrics.update(self.eval_fn(self.raw_model, self.progress.step))
-            finally:
-                self.raw_model.train()
-            self.logger.log_eval(self.progress.step, metrics)
-            self.last_metrics["eval"] = metrics
-        self.evaluated_step = self.progress.step
-        dist.barrier()
+            outcome = self.periodic.evaluate(self.raw_model, step)
+            for line in outcome.messages:
+                self.logger.message(line)
+            self.logger.log_eval(step, outcome.metrics, failed=outcome.failed)
+            self.last_metrics["eval"] = outcome.metrics
+        self.evaluated_step = step
+        self.periodic.wait(outcome, step)
         self.throughput.pause(time.perf_counter() - start)
 
     def _save(self) -> None:
@@ -450,3 +474,9 @@ class Trainer:
 
 
 __all__ = ["EvalFn", "TrainResult", "Trainer", "TrainingError", "train"]
+
+
+def _logit_bias(model: nn.Module) -> dict[str, float]:
+    """``{"logit_bias": b}`` for a model with a bias (SigLIP), else nothing."""
+    bias = getattr(model, "logit_bias", None)
+    return {} if bias is None else {"logit_bias": float(bias.detach())}
