@@ -152,6 +152,11 @@ class SentenceObjective(nn.Module):
         self.temperature = float(temperature)
         self.sentence_views = SentenceViews(term, dropout, text_only)
 
+    @property
+    def objective(self) -> str | None:
+        """The base objective's name (``"clip"``, ``"siglip"``), None for the term alone."""
+        return getattr(self.base, "objective", None)
+
     def extra_repr(self) -> str:
         return (
             f"term={self.term!r}, lambda_sentence={self.lambda_sentence}, "
