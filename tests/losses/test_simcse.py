@@ -209,6 +209,7 @@ def _ddp_worker(rank: int, init_file: str, out_dir: str) -> None:
         tdist.destroy_process_group()
 
 
+@pytest.mark.slow  # two spawned processes: ~20 s on the busy 2-core machine
 def test_two_gloo_processes_match_one_process():
     with tempfile.TemporaryDirectory() as tmp:
         mp.start_processes(
