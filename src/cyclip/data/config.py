@@ -50,6 +50,10 @@ class DataConfig:
     ``texts_aug`` (EDA), drawn fresh each time an item is loaded."""
     eda_rate: float = 0.1
     """EDA: fraction of a caption's words one operation touches."""
+    sentence_data: str | None = None
+    """NLI triplets for --loss.sentence-term supervised: a CSV with SimCSE's columns sent0,sent1,hard_neg (premise, entailment, contradiction)."""
+    sentence_batch_size: int = 64
+    """Triplets per batch per process for the supervised sentence term (one batch with every image-text batch)."""
 
     def __post_init__(self) -> None:
         checks = [
@@ -65,6 +69,10 @@ class DataConfig:
                 f"max_skip_rate must be in [0, 1], got {self.max_skip_rate}",
             ),
             (0.0 < self.eda_rate <= 1.0, f"eda_rate must be in (0, 1], got {self.eda_rate}"),
+            (
+                self.sentence_batch_size >= 1,
+                f"sentence_batch_size must be >= 1, got {self.sentence_batch_size}",
+            ),
             (
                 self.train_num_samples is None or self.train_num_samples >= 1,
                 f"train_num_samples must be >= 1, got {self.train_num_samples}",

@@ -31,6 +31,14 @@ from cyclip.losses.objectives import (
     loss_names,
     sigmoid_loss,
 )
+from cyclip.losses.simcse import (
+    SENTENCE_TERMS,
+    SentenceObjective,
+    SentenceTerm,
+    SentenceViews,
+    sup_simcse_loss,
+    unsup_simcse_loss,
+)
 
 __all__ = [
     "BASE_OBJECTIVES",
@@ -45,10 +53,14 @@ __all__ = [
     "loss_names",
     "sigmoid_loss",
     "NORMALIZATIONS",
+    "SENTENCE_TERMS",
     "ClipLoss",
     "CyclicImpl",
     "Normalization",
     "CyCLIPLoss",
+    "SentenceObjective",
+    "SentenceTerm",
+    "SentenceViews",
     "augmented_contrastive_loss",
     "contrastive_loss",
     "contrastive_loss_local",
@@ -59,4 +71,6 @@ __all__ = [
     "inmodal_cyclic_loss",
     "inmodal_cyclic_loss_naive",
     "inmodal_from_grams",
+    "sup_simcse_loss",
+    "unsup_simcse_loss",
 ]

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from cyclip.data import DataConfig
 from cyclip.losses import (
     CyclicImpl,
     Normalization,
+    SentenceTerm,
     SigLipDistImpl,
     base_objective,
     is_cyclic_name,
@@ -59,6 +60,8 @@ class ModelConfig:
     """Recompute activations in the backward pass: less memory, about 30% more compute."""
     torch_compile: bool = False
     """Compile the model with torch.compile (slow start-up, faster steps on GPU)."""
+    text_init: str | None = None
+    """Start the text tower from another run's: a checkpoint file or run directory (e.g. of a --run.stage text run) whose text tower fits this architecture's."""
     attention_kernel: AttentionKernel = "auto"
     """Attention (SDPA) kernel in training: auto = math on CPU in bf16 (1.5x faster steps than torch's flash pick), torch's own choice otherwise; or torch, math, flash, efficient, cudnn."""
     init_logit_scale: float | None = None
@@ -99,6 +102,14 @@ class LossConfig:
     """Distributed, clip: each rank computes only its rows of the contrastive logits (less memory)."""
     dist_impl: SigLipDistImpl = "bidir"
     """Distributed, siglip: open_clip's exchange of captions between ranks: bidir, shift, reduce or gather (all exact)."""
+    sentence_term: SentenceTerm = "none"
+    """Sentence-embedding term of the text tower (SimCSE): unsupervised = two dropout views of each caption; supervised = NLI triplets of --data.sentence-data; none."""
+    lambda_sentence: float = 1.0
+    """Weight of the sentence term (0 = no term: exactly the objective without it)."""
+    sentence_temperature: float = 0.05
+    """SimCSE temperature of the sentence term (cosine / temperature)."""
+    sentence_dropout: float = 0.1
+    """Dropout of the sentence term's text rows where the text tower has none (open_clip's own text transformer); CLIP rows are untouched."""
 
     @property
     def objective(self) -> str:
@@ -189,6 +200,8 @@ class RunConfig:
     """Show a progress bar."""
     allow_config_change: bool = False
     """With --run.resume: accept a changed model, objective or training data (warned, recorded in config-history/)."""
+    stage: Literal["joint", "text"] = "joint"
+    """joint = image-text training (with the sentence term, if any); text = the text tower alone with --loss.sentence-term (no images, image tower and logit scale frozen): start a later run from it with --model.text-init."""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from cyclip.train.config import LOSS_NAMES, TrainConfig
 from cyclip.train.config_file import ConfigError
 from cyclip.train.logging import wandb_installed
 from cyclip.train.periodic import eval_suite_problems
+from cyclip.train.sentence import check_sentence
 
 
 def validate(cfg: TrainConfig) -> list[str]:
@@ -32,6 +33,7 @@ def validate(cfg: TrainConfig) -> list[str]:
     problems += _check_loss(cfg)
     problems += _check_optim(cfg)
     problems += _check_run(cfg)
+    problems += check_sentence(cfg)
     return problems
 
 

@@ -26,6 +26,7 @@ _BAR_KEYS = (
     ("contrastive_loss", "clip"),
     ("inmodal_cyclic_loss", "in"),
     ("crossmodal_cyclic_loss", "cross"),
+    ("sentence_loss", "sent"),
     ("lr", "lr"),
     ("logit_scale", "scale"),
     ("samples_per_s", "smp/s"),
@@ -39,7 +40,7 @@ def format_step_line(metrics: Mapping[str, Any], total_steps: int) -> str:
     if "loss" in metrics:
         terms = [
             f"{short} {metrics[key]:.4g}"
-            for key, short in _BAR_KEYS[1:4]
+            for key, short in _BAR_KEYS[1:5]
             if isinstance(metrics.get(key), int | float)
         ]
         loss = f"loss {metrics['loss']:.4g}"

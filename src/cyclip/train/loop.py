@@ -26,6 +26,7 @@ from torch import nn
 
 from cyclip import distributed as dist
 from cyclip.losses import crossmodal_cyclic_loss, inmodal_cyclic_loss
+from cyclip.losses.simcse import SUP_KEYS, UNSUP_KEYS
 from cyclip.precision import Precision, autocast_context
 from cyclip.train.attention import (
     AttentionKernel,
@@ -33,6 +34,7 @@ from cyclip.train.attention import (
     resolve_attention_kernel,
 )
 from cyclip.train.optim import clamp_logit_scale, grad_norm_and_clip
+from cyclip.train.sentence_views import SentenceRows, draw_seeds, rng_scope
 
 Batch = dict[str, Any]
 # Keys of the model's output that are per-sample features (concatenated over micro-batches).
@@ -41,6 +43,8 @@ FEATURE_KEYS = (
     "text_features",
     "augmented_image_features",
     "augmented_text_features",
+    *UNSUP_KEYS,
+    *SUP_KEYS,
 )
 
 
@@ -52,22 +56,33 @@ def make_grad_scaler(device: torch.device, precision: Precision) -> torch.amp.Gr
 
 
 def forward_features(
-    model: nn.Module, batch: Batch, device: torch.device
+    model: nn.Module, batch: Batch, device: torch.device, sentence: SentenceRows | None = None
 ) -> dict[str, torch.Tensor]:
     """Embed a batch: ``{"image_features" (B, d), "text_features" (B, d), "logit_scale" ()}``
     plus ``"logit_bias"`` for a model with one (SigLIP) and ``"augmented_image_features"`` /
     ``"augmented_text_features"`` (B, d) when the batch has augmented views.
 
     Original and augmented views go through the model in one call (2B rows) so that a DDP model
-    sees exactly one forward per backward.
+    sees exactly one forward per backward. A sentence term's rows (``sentence``) ride in the same
+    call and come back under its keys (see :mod:`cyclip.train.sentence_views`).
     """
+    if sentence is not None and sentence.views.text_only:
+        return sentence.forward_text_only(model, batch, device)
     images = batch["images"].to(device, non_blocking=True)  # (B, 3, H, W)
     texts = batch["texts"].to(device, non_blocking=True)  # (B, L)
     augmented = "images_aug" in batch
     if augmented:
         images = torch.cat([images, batch["images_aug"].to(device, non_blocking=True)])
         texts = torch.cat([texts, batch["texts_aug"].to(device, non_blocking=True)])
-    out = model(images, texts)
+    n_text, sentence_features = texts.shape[0], {}
+    if sentence is None:
+        out = model(images, texts)
+    else:
+        texts = torch.cat([texts, sentence.texts(batch, device)])
+        with sentence.dropout(start=n_text):
+            out = model(images, texts)
+        sentence_features = sentence.split(out["text_features"][n_text:])
+        out = {**out, "text_features": out["text_features"][:n_text]}
     features = {
         "image_features": out["image_features"],
         "text_features": out["text_features"],
@@ -85,6 +100,7 @@ def forward_features(
             out["text_features"][:n],
             out["text_features"][n:],
         )
+    features.update(sentence_features)
     return features
 
 
@@ -180,6 +196,8 @@ class TrainStep:
         self.grad_clip_norm = grad_clip_norm
         self.scaler = make_grad_scaler(device, precision)
         self.attention_kernel = resolve_attention_kernel(attention_kernel, device, precision)
+        views = getattr(loss_fn, "sentence_views", None)  # a SimCSE term's rows, if any
+        self.sentence = SentenceRows(raw_model, views) if views is not None else None
 
     @contextlib.contextmanager
     def autocast(self) -> Iterator[None]:
@@ -190,6 +208,12 @@ class TrainStep:
 
     def _backward(self, total: torch.Tensor) -> None:
         (self.scaler.scale(total) if self.scaler is not None else total).backward()
+
+    def _forward(self, batch: Batch, seed: int | None) -> dict[str, torch.Tensor]:
+        if self.sentence is None or seed is None:
+            return forward_features(self.model, batch, self.device)
+        with rng_scope(seed, self.device):  # the same dropout masks in both passes
+            return forward_features(self.model, batch, self.device, self.sentence)
 
     def _no_sync(self, sync: bool) -> contextlib.AbstractContextManager:
         if sync or not isinstance(self.model, nn.parallel.DistributedDataParallel):
@@ -205,14 +229,18 @@ class TrainStep:
             The loss terms of the whole step's batch (detached) and the step's features
             (detached; (N, d) each).
         """
+        # One dropout seed per micro-batch for the sentence term's views (None: no term).
+        seeds: list[int | None] = [None] * len(micro_batches)
+        if self.sentence is not None:
+            seeds = list(draw_seeds(len(micro_batches)))
         if len(micro_batches) == 1:
             with self.autocast():
-                features = forward_features(self.model, micro_batches[0], self.device)
+                features = self._forward(micro_batches[0], seeds[0])
                 losses = self.loss_fn(**features, output_dict=True)
             self._backward(_total(losses))
             return _detach(losses), _detach(features)
         with torch.no_grad(), self.autocast():
-            cached = [forward_features(self.model, mb, self.device) for mb in micro_batches]
+            cached = [self._forward(mb, seeds[j]) for j, mb in enumerate(micro_batches)]
         last = len(micro_batches) - 1
         first_losses: dict[str, torch.Tensor] = {}
         for j, mb in enumerate(micro_batches):
@@ -220,7 +248,7 @@ class TrainStep:
             # get their gradient there too (once), so that DDP sees every parameter used then.
             with self._no_sync(j == last):
                 with self.autocast():
-                    fresh = forward_features(self.model, mb, self.device)
+                    fresh = self._forward(mb, seeds[j])
                     inputs = _merge(cached, j, fresh)
                     for key in ("logit_scale", "logit_bias"):  # bias: SigLIP models only
                         if key in fresh:
@@ -262,15 +290,19 @@ class TrainStep:
             clamp_logit_scale(self.raw_model)
             self.optimizer.zero_grad(set_to_none=True)
         out_losses = {"loss": float(total), **{k: float(v) for k, v in losses.items()}}
-        return StepResult(
-            losses=out_losses,
-            residuals={
+        residuals, n_samples = {}, 0
+        if "image_features" in features:  # not in a text-tower stage
+            residuals = {
                 **cyclic_residuals(features["image_features"], features["text_features"]),
                 "image_mean_cosine": mean_pairwise_cosine(features["image_features"]),
-            },
+            }
+            n_samples = int(features["image_features"].shape[0])
+        return StepResult(
+            losses=out_losses,
+            residuals=residuals,
             grad_norm=float(grad_norm),
             updated=not bad,
-            n_samples=int(features["image_features"].shape[0]),
+            n_samples=n_samples,
         )
 
 

@@ -130,6 +130,10 @@ def build_model(cfg: ModelConfig, device: torch.device) -> ModelBundle:
         raise ConfigError(str(exc)) from exc
     model = bundle.model
     model.train()
+    if cfg.text_init is not None:  # before locking: a staged run's second stage
+        from cyclip.train.sentence import load_text_init
+
+        load_text_init(model, cfg.text_init)
     if cfg.lock_image:
         model.lock_image_tower(
             unlocked_groups=cfg.lock_image_unlocked_groups,
@@ -142,12 +146,15 @@ def build_model(cfg: ModelConfig, device: torch.device) -> ModelBundle:
     return bundle
 
 
-def build_loss(cfg: LossConfig) -> CyCLIPLoss:
+def build_loss(cfg: LossConfig, stage: str = "joint") -> nn.Module:
     """The objective of a resolved :class:`LossConfig` (lambdas concrete: see
-    :meth:`TrainConfig.resolved`, which :func:`cyclip.train.train` applies once)."""
+    :meth:`TrainConfig.resolved`, which :func:`cyclip.train.train` applies once), with its
+    sentence term if any (:mod:`cyclip.train.sentence`)."""
+    from cyclip.train.sentence import build_objective
+
     if cfg.lambda_inmodal is None or cfg.lambda_crossmodal is None:
         raise ValueError("build_loss needs a resolved LossConfig (LossConfig.resolved())")
-    return CyCLIPLoss(
+    base = CyCLIPLoss(
         lambda_inmodal=cfg.lambda_inmodal,
         lambda_crossmodal=cfg.lambda_crossmodal,
         normalization=cfg.normalization,
@@ -156,6 +163,7 @@ def build_loss(cfg: LossConfig) -> CyCLIPLoss:
         objective=cfg.objective,
         dist_impl=cfg.dist_impl,
     )
+    return build_objective(base, cfg, stage)
 
 
 def wrap_model(model: nn.Module, device: torch.device, *, compile_model: bool) -> nn.Module:
@@ -172,8 +180,9 @@ def wrap_model(model: nn.Module, device: torch.device, *, compile_model: bool) -
 def build_loader(cfg: TrainConfig, bundle: ModelBundle) -> Any:
     """This process's training loader for ``cfg.data`` (see ``cyclip.data.build_train_loader``)."""
     from cyclip.data import build_train_loader
+    from cyclip.train.sentence import attach_sentence_data
 
-    return build_train_loader(
+    loader = build_train_loader(
         cfg.data,
         bundle.preprocess_train,
         bundle.tokenizer,
@@ -181,6 +190,7 @@ def build_loader(cfg: TrainConfig, bundle: ModelBundle) -> Any:
         world_size=dist.world_size(),
         seed=cfg.run.seed,
     )
+    return attach_sentence_data(loader, cfg, bundle.tokenizer, dist.rank(), dist.world_size())
 
 
 def steps_per_epoch(loader: Any, cfg: TrainConfig) -> int:

@@ -42,6 +42,7 @@ from cyclip.train.optim import build_optimizer, lr_at
 from cyclip.train.periodic import build_periodic_evaluation, evaluated_at, open_eval_suite
 from cyclip.train.resume_check import check_resume_config
 from cyclip.train.rng import derive_seed, gather_rng_states, restore_rank_rng_state, seed_everything
+from cyclip.train.sentence import freeze_all_but_text
 from cyclip.train.setup import (
     build_loader,
     build_loss,
@@ -156,6 +157,8 @@ class Trainer:
         seed_everything(cfg.run.seed)  # the same initial weights on every rank
         bundle = build_model(cfg.model, device)
         self.raw_model = bundle.model
+        if cfg.run.stage == "text":  # the text tower alone (cyclip.train.sentence)
+            freeze_all_but_text(self.raw_model)
         self.loader = loader if loader is not None else build_loader(cfg, bundle)
         self.total_steps = cfg.optim.max_steps or cfg.optim.epochs * steps_per_epoch(
             self.loader, cfg
@@ -174,7 +177,7 @@ class Trainer:
         self.step_fn = TrainStep(
             wrap_model(self.raw_model, device, compile_model=cfg.model.torch_compile),
             self.raw_model,
-            build_loss(cfg.loss),
+            build_loss(cfg.loss, cfg.run.stage),
             self.optimizer,
             device=device,
             precision=cfg.optim.precision,
