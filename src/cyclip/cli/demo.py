@@ -203,7 +203,7 @@ def _compositional_lines(results: dict[str, dict]) -> list[str]:
 def run(args: DemoArgs) -> int:
     """Train, evaluate and report as ``args`` says; returns the exit code."""
     from cyclip.report import build_report
-    from cyclip.train import train, validate
+    from cyclip.train import ConfigError, TrainingError, train, validate
 
     name = args.name or datetime.now().strftime(
         f"demo{'-quick' if args.quick else ''}-%Y%m%d-%H%M%S"
@@ -220,7 +220,15 @@ def run(args: DemoArgs) -> int:
         f"for {cfg.optim.max_steps} steps of {args.batch_size} pairs",
         flush=True,
     )
-    result = train(cfg)
+    try:
+        result = train(cfg)
+    except ConfigError as exc:
+        for line in str(exc).splitlines():
+            print(f"{PROG}: error: {line}", file=sys.stderr)
+        return 2
+    except TrainingError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
     if result.stopped_by is not None or result.checkpoint is None:
         print(
             f"{PROG}: training stopped early ({result.stopped_by}); resume with "
