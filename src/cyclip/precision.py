@@ -8,9 +8,10 @@ accepts all of :data:`PRECISIONS` (fp16 with loss scaling, GPU only); feature ex
 from __future__ import annotations
 
 import contextlib
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
-import torch
+if TYPE_CHECKING:  # torch is imported when a precision is applied, not to name one (fast --help)
+    import torch
 
 Precision = Literal["fp32", "bf16", "fp16"]
 PRECISIONS: tuple[Precision, ...] = get_args(Precision)
@@ -24,5 +25,7 @@ def autocast_context(
     """Autocast for bf16 / fp16, nothing for fp32 (weights always stay fp32)."""
     if precision == "fp32":
         return contextlib.nullcontext()
+    import torch
+
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.autocast(device_type=torch.device(device).type, dtype=dtype)

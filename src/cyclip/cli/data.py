@@ -65,6 +65,7 @@ Command = (
 
 def _list_tasks() -> int:
     from cyclip import world
+    from cyclip.world.classes import classification_info
     from cyclip.world.tasks import resolve
 
     print(f"{'task':<30} {'kind':<15} {'size':>8}  classes")
@@ -72,8 +73,7 @@ def _list_tasks() -> int:
         spec = resolve(name)
         n_classes = "-"
         if spec.kind == "classification":
-            _, info = world.load_classification(name, size=1)
-            n_classes = str(len(info.classnames))
+            n_classes = str(len(classification_info(spec.factor).classnames))
         print(f"{name:<30} {spec.kind:<15} {spec.size:>8,}  {n_classes}")
     print(
         f"\nWorld version {world.WORLD_VERSION} ('shapes' is its alias); names also accept a "

@@ -6,16 +6,25 @@ Each entry opens its data from a :class:`TaskRequest` and evaluates it with an
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from cyclip.evaluation import sources
 from cyclip.evaluation.registry import Task, TaskRequest, register_task
-from cyclip.evaluation.run import Evaluator
+
+if TYPE_CHECKING:  # registering the tasks imports no data or model code (fast ``--help``)
+    from cyclip.evaluation import sources
+    from cyclip.evaluation.run import Evaluator
 
 
-def _open_classification(request: TaskRequest) -> dict[str, sources.Source]:
+def _sources():
+    """cyclip.evaluation.sources, imported when a task opens its data (it needs the data code)."""
+    from cyclip.evaluation import sources
+
+    return sources
+
+
+def _open_classification(request: TaskRequest) -> dict[str, Any]:
     def open_source(data: str, split: str | None = None) -> sources.Source:
-        return sources.open_classification_source(
+        return _sources().open_classification_source(
             data,
             classnames=request.classnames,
             templates=request.templates,
@@ -29,7 +38,7 @@ def _open_classification(request: TaskRequest) -> dict[str, sources.Source]:
     return opened
 
 
-def _classification(evaluator: Evaluator, opened: dict[str, sources.Source]) -> dict:
+def _classification(evaluator: Evaluator, opened: dict[str, Any]) -> dict:
     return evaluator.classification(opened["data"], opened.get("train"))
 
 
@@ -48,7 +57,7 @@ RETRIEVAL = register_task(
     Task(
         name="retrieval",
         summary="images with captions: image <-> text Recall@k",
-        open=lambda request: sources.open_retrieval_source(request.data),
+        open=lambda request: _sources().open_retrieval_source(request.data),
         evaluate=lambda evaluator, source: evaluator.retrieval(source),
     )
 )
@@ -57,7 +66,7 @@ GEOMETRY = register_task(
     Task(
         name="geometry",
         summary="image-caption pairs: modality gap, alignment, uniformity, cyclic residuals",
-        open=lambda request: sources.open_pairs_source(request.data),
+        open=lambda request: _sources().open_pairs_source(request.data),
         evaluate=lambda evaluator, source: evaluator.geometry(source),
     )
 )

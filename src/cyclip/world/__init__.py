@@ -15,17 +15,37 @@ item is reproducible from its task name and index.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from cyclip.types import ClassificationInfo
-from cyclip.world.datasets import (
-    WorldClassification,
-    WorldCompositional,
-    WorldDataset,
-    WorldPairs,
-    WorldRetrieval,
-    WorldSTS,
-)
 from cyclip.world.tasks import TASKS, TaskKind, TaskSpec, fingerprint, resolve
 from cyclip.world.vocabulary import HELD_OUT_PAIRS, WORLD_VERSION
+
+if TYPE_CHECKING:  # the datasets (torch Dataset subclasses) load on first use: fast `cyclip data`
+    from cyclip.world.datasets import (
+        WorldClassification,
+        WorldCompositional,
+        WorldPairs,
+        WorldRetrieval,
+        WorldSTS,
+    )
+
+_DATASETS = (
+    "WorldClassification",
+    "WorldCompositional",
+    "WorldDataset",
+    "WorldPairs",
+    "WorldRetrieval",
+    "WorldSTS",
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DATASETS:
+        from cyclip.world import datasets
+
+        return getattr(datasets, name)
+    raise AttributeError(f"module 'cyclip.world' has no attribute {name!r}")
 
 
 def list_tasks() -> list[str]:
@@ -51,12 +71,16 @@ def load_pairs(name: str, size: int | None = None, image_size: int = 64) -> Worl
     Returns:
         A map-style dataset of ``{"image": PIL.Image (RGB), "caption": str}``.
     """
+    from cyclip.world.datasets import WorldPairs
+
     return WorldPairs(resolve(name, "pairs"), size, image_size)
 
 
 def load_retrieval(name: str, image_size: int = 64, size: int | None = None) -> WorldRetrieval:
     """A retrieval dataset (``shapes/retrieval``): ``{"image", "captions": list[str]}`` items,
     five distinct captions per image; ``size`` overrides the number of images (default 1,000)."""
+    from cyclip.world.datasets import WorldRetrieval
+
     return WorldRetrieval(resolve(name, "retrieval"), size, image_size)
 
 
@@ -71,6 +95,8 @@ def load_classification(
     Returns:
         (dataset of ``{"image": PIL.Image, "label": int}``, :class:`ClassificationInfo`).
     """
+    from cyclip.world.datasets import WorldClassification
+
     dataset = WorldClassification(resolve(name, "classification"), size, image_size)
     return dataset, dataset.info
 
@@ -81,6 +107,8 @@ def load_compositional(
     """The compositional benchmark (``shapes/compositional``): items ``{"image", "positive",
     "negatives": [one hard negative], "category"}``, 200 per category by default (swap_att,
     swap_rel, count, replace_att, replace_obj; see :mod:`cyclip.world.compositional`)."""
+    from cyclip.world.datasets import WorldCompositional
+
     return WorldCompositional(resolve(name, "compositional"), size, image_size)
 
 
@@ -88,6 +116,8 @@ def load_sts(name: str, size: int | None = None) -> WorldSTS:
     """Caption pairs with a graded gold similarity (``shapes/sts``, 1,000 pairs by default):
     ``{"sentence1", "sentence2", "score" in [0, 5], "kind"}`` items; the rule is in
     :mod:`cyclip.world.sts`."""
+    from cyclip.world.datasets import WorldSTS
+
     return WorldSTS(resolve(name, "sts"), size)
 
 
