@@ -56,26 +56,33 @@ def loader_rates(
     return out
 
 
-def extraction_vs_forward(data: str, *, model: str, batch: int, workers: int, reps: int):
-    """images/s of FeatureExtractor.classification (cache off) and of encode_image alone."""
+def extraction_vs_forward(
+    data: str, *, model: str, batch: int, workers: int, reps: int, precision: str = "fp32"
+):
+    """images/s of FeatureExtractor.classification (cache off) and of encode_image alone, both
+    in ``precision``."""
     from cyclip.data import build_eval_loader, open_classification
     from cyclip.evaluation.cache import FeatureCache
     from cyclip.evaluation.features import ExtractConfig, FeatureExtractor
     from cyclip.models import create_model
+    from cyclip.precision import autocast_context
 
     bundle = create_model(model)
     bundle.model.eval()
     dataset, _ = open_classification(data)
     n = len(dataset)
     extractor = FeatureExtractor(
-        bundle, None, FeatureCache(None), ExtractConfig(batch_size=batch, workers=workers)
+        bundle,
+        None,
+        FeatureCache(None),
+        ExtractConfig(batch_size=batch, workers=workers, precision=precision),  # type: ignore[arg-type]
     )
     # The pure forward pass sees the same preprocessed images, loaded beforehand.
     loader = build_eval_loader(dataset, bundle.preprocess_val, batch_size=batch, workers=0)
     images = [b["images"] for b in loader]
 
     def forward() -> None:
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast_context("cpu", precision):  # type: ignore[arg-type]
             for x in images:
                 bundle.model.encode_image(x, normalize=True)
 

@@ -5,7 +5,10 @@ No timing is asserted: only that the harness measures what it says and writes it
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -87,3 +90,52 @@ def test_quick_harness_writes_table_and_json(tmp_path):
 def test_render_throughput_is_reported():
     rate = render_throughput(n=200, size=64)
     assert rate > 200  # items per second; thousands on a normal core
+
+
+# ---------------------------------------------------------------- the GPU check (benchmarks/gpu.sh)
+
+
+def _gpu_check():
+    return importlib.import_module("gpu_check")
+
+
+def test_gpu_check_pieces_run_on_the_cpu(tmp_path):
+    """The fast part of the GPU check's CPU mode: FLOP count and extraction vs forward."""
+    import argparse
+
+    from cyclip.world.export import export_task
+
+    gpu_check = _gpu_check()
+    flops = gpu_check.train_flops_per_sample("cyclip-tiny", None, "cpu")
+    assert 1e6 < flops < 1e9  # cyclip-tiny: ~20 MFLOP per pair, forward + backward
+    export_task("shapes/pretrain", tmp_path / "data", limit=16)
+    a = argparse.Namespace(model="cyclip-tiny", device="cpu", batch=8, workers=0, extract_images=16)
+    rates = gpu_check.extraction(a, tmp_path / "data" / "pairs.csv")
+    assert set(rates) == {"extraction", "forward only"} and all(v > 0 for v in rates.values())
+    with pytest.raises(RuntimeError, match="finite"):
+        gpu_check.check_losses("run", [1.0, float("nan")], 2)
+    assert gpu_check.steady_rate([9.0, 1.0, 0.5, 1.0], batch=8, skip=1) == 8.0
+
+
+def test_gpu_check_refuses_cuda_where_there_is_none(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here")
+    assert _gpu_check().main(["--work", str(tmp_path)]) == 2
+
+
+@pytest.mark.slow
+def test_gpu_check_cpu_smoke_end_to_end(tmp_path):
+    """benchmarks/gpu.sh --cpu-smoke: both trainers, the CyCLIP run and extraction, tiny."""
+    if importlib.util.find_spec("pandas") is None:
+        pytest.skip("open_clip_train needs pandas (pip install '.[bench]')")
+    done = subprocess.run(
+        ["bash", str(BENCH / "gpu.sh"), "--cpu-smoke"],
+        env={**os.environ, "PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "cyclip / open_clip_train:" in done.stdout and "all steps passed" in done.stdout

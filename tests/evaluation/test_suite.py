@@ -17,7 +17,7 @@ SMALL = SuiteConfig(
     image_size=32,
     probe=LinearProbeConfig(c_grid=(0.1, 10.0), max_iter=50),
 )
-FAST = ExtractConfig(batch_size=64, workers=0)
+FAST = ExtractConfig(batch_size=64, workers=0, precision="fp32")
 
 
 @pytest.fixture(scope="module")

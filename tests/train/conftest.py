@@ -22,7 +22,7 @@ def tiny_config(output_dir: Path, name: str = "run", **sections: dict[str, Any])
         data=DataConfig(
             train_data="builtin:shapes/pretrain", val_data=None, batch_size=8, workers=0
         ),
-        optim=OptimConfig(epochs=2, warmup_steps=2, lr=1e-3),
+        optim=OptimConfig(epochs=2, warmup_steps=2, lr=1e-3, precision="fp32"),
         run=RunConfig(
             output_dir=str(output_dir),
             name=name,

@@ -26,6 +26,7 @@ def args(out, name: str, batch_size: int) -> list[str]:
         "--data.train-data", "builtin:shapes/pretrain", "--data.train-num-samples", "96",
         "--data.batch-size", str(batch_size), "--data.workers", "0", "--data.val-data", "None",
         "--optim.max-steps", str(STEPS), "--optim.warmup-steps", "2", "--optim.lr", "5e-4",
+        "--optim.precision", "fp32",  # the parity tolerance is an fp32 one
         "--run.output-dir", str(out), "--run.name", name, "--run.log-every", "1",
         "--run.checkpoint-every", "0", "--run.no-tensorboard", "--run.no-progress",
     ]  # fmt: skip

@@ -18,7 +18,7 @@ from typing import Literal
 
 from cyclip.cli.args import parse_cli
 from cyclip.losses import Normalization
-from cyclip.precision import InferencePrecision
+from cyclip.precision import InferencePrecision, describe_precision
 from cyclip.rundir import RunDir
 
 PROG = "cyclip demo"
@@ -53,8 +53,9 @@ class DemoArgs:
     embeddings within a few steps (see docs/results.md); 'paper' reproduces that."""
     loss: Literal["cyclip", "clip"] = "cyclip"
     """Objective: 'cyclip' (λ_in = λ_cross = 0.25) or 'clip' for the baseline."""
-    precision: InferencePrecision = "fp32"
-    """bf16 autocast for the forward pass (see docs/performance.md)."""
+    precision: InferencePrecision = "auto"
+    """Training and evaluation precision: auto = bf16 where the CPU / GPU computes it natively
+    (1.65x faster steps on an AVX512-BF16 CPU, same curves; see docs/performance.md), else fp32."""
     workers: int = 2
     """DataLoader worker processes rendering the world's images."""
     seed: int = 0
@@ -106,7 +107,9 @@ def _suite_config(quick: bool):
     )
 
 
-def _evaluate(checkpoint: Path, run_dir: Path, quick: bool, workers: int) -> dict[str, dict]:
+def _evaluate(
+    checkpoint: Path, run_dir: Path, quick: bool, workers: int, precision: InferencePrecision
+) -> dict[str, dict]:
     from cyclip.evaluation import ExtractConfig, FeatureCache, evaluate_model, load_model
     from cyclip.evaluation.cache import default_cache_dir
 
@@ -114,7 +117,7 @@ def _evaluate(checkpoint: Path, run_dir: Path, quick: bool, workers: int) -> dic
         load_model(checkpoint=checkpoint),
         _suite_config(quick),
         output_dir=RunDir(run_dir).eval,
-        extract=ExtractConfig(batch_size=256, workers=workers, device="cpu"),
+        extract=ExtractConfig(batch_size=256, workers=workers, device="cpu", precision=precision),
         cache=FeatureCache(default_cache_dir()),
     ).results
 
@@ -237,8 +240,12 @@ def run(args: DemoArgs) -> int:
         )
         return 1
     trained = time.perf_counter()
-    print(f"[2/3] evaluating {result.checkpoint} on the builtin suite", flush=True)
-    results = _evaluate(result.checkpoint, result.run_dir, args.quick, args.workers)
+    print(
+        f"[2/3] evaluating {result.checkpoint} on the builtin suite "
+        f"({describe_precision(args.precision, 'cpu')})",
+        flush=True,
+    )
+    results = _evaluate(result.checkpoint, result.run_dir, args.quick, args.workers, args.precision)
     evaluated = time.perf_counter()
     print("[3/3] writing the report", flush=True)
     paths = build_report([result.run_dir], result.run_dir / "report.html")

@@ -75,8 +75,9 @@ class EvalArgs:
     """DataLoader worker processes decoding images."""
     device: str = "auto"
     """'auto' (cuda if available, else cpu), 'cpu', 'cuda', 'cuda:1', ..."""
-    precision: InferencePrecision = "fp32"
-    """bf16 runs the forward pass under autocast."""
+    precision: InferencePrecision = "auto"
+    """auto: bf16 autocast where the device computes bf16 natively, else fp32; or fp32 / bf16.
+    Features and scores are fp32 either way."""
     cache_dir: Path | None = None
     """Feature cache (default: $CYCLIP_CACHE or ~/.cache/cyclip/features)."""
     cache: bool = True
@@ -179,6 +180,12 @@ def _device(name: str) -> str:
         raise UsageError(f"--{exc}") from None
 
 
+def _precision_line(precision: InferencePrecision, device: str) -> str:
+    from cyclip.precision import describe_precision
+
+    return describe_precision(precision, device)
+
+
 def _output_dir(args: EvalArgs) -> Path:
     from cyclip.evaluation.load import run_dir_of
 
@@ -218,6 +225,7 @@ def run(args: EvalArgs) -> list[Path]:
         loaded = load_text_encoder(args.text_encoder, device=device)
     else:
         loaded = load_model(args.checkpoint, args.model, args.pretrained, device=device)
+    print(f"eval: {_precision_line(args.precision, device)}", file=sys.stderr)
     if loaded.info.fingerprint is None:
         print("note: randomly initialised model; features are not cached", file=sys.stderr)
     out = _output_dir(args)

@@ -21,7 +21,13 @@ import cyclip
 from cyclip.evaluation.cache import FeatureCache, cache_key
 from cyclip.evaluation.zero_shot import build_classifier
 from cyclip.models import ModelBundle
-from cyclip.precision import INFERENCE_PRECISIONS, InferencePrecision, autocast_context
+from cyclip.precision import (
+    INFERENCE_PRECISIONS,
+    ComputePrecision,
+    InferencePrecision,
+    autocast_context,
+    resolve_precision,
+)
 
 
 @dataclass(frozen=True)
@@ -34,8 +40,9 @@ class ExtractConfig:
     """DataLoader worker processes decoding images; 0 decodes in the main process."""
     device: str = "cpu"
     """Where the model runs."""
-    precision: InferencePrecision = "fp32"
-    """"bf16" runs the forward pass under bf16 autocast (weights stay fp32)."""
+    precision: InferencePrecision = "auto"
+    """"bf16" runs the forward pass under bf16 autocast (weights stay fp32); "auto": bf16 where
+    the device computes it natively, else fp32. Features are returned in fp32 either way."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -146,13 +153,18 @@ class FeatureExtractor:
             model=self.fingerprint,
             dataset=dataset_fingerprint,
             preprocess=_describe_transform(self.bundle.preprocess_val),
-            precision=self.config.precision,
+            precision=self.precision,
             cyclip=cyclip.__version__,
             **extra,
         )
 
+    @property
+    def precision(self) -> ComputePrecision:
+        """The precision the forward passes run in (``auto`` resolved for the device)."""
+        return resolve_precision(self.config.precision, self.config.device)
+
     def _autocast(self):
-        return autocast_context(self.config.device, self.config.precision)
+        return autocast_context(self.config.device, self.precision)
 
     def _cached(self, kind: str, key: str | None, compute: Callable[[], dict[str, Tensor]]):
         """``compute()`` unless ``key`` is in the cache; records the cost either way."""

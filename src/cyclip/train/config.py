@@ -154,8 +154,9 @@ class OptimConfig:
     """Micro-batches per optimiser step; exact large-batch gradients (see cyclip.train.loop)."""
     grad_clip_norm: float | None = None
     """Clip the global gradient 2-norm to this value; None disables clipping."""
-    precision: Precision = "fp32"
-    """fp32; bf16 autocast (CPU and recent GPUs); fp16 autocast with loss scaling (GPU only)."""
+    precision: Precision = "auto"
+    """auto: bf16 where the device computes it natively (recent GPUs, CPUs with AVX512-BF16 /
+    AMX), else fp32; fp32; bf16 autocast; fp16 autocast with loss scaling (GPU only)."""
 
 
 @dataclass(frozen=True)

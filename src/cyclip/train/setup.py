@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from torch import nn
 from cyclip import distributed as dist
 from cyclip.losses import CyCLIPLoss
 from cyclip.models import ModelBundle, create_model
+from cyclip.precision import describe_precision, resolve_precision
 from cyclip.rundir import (
     RunDir,
     RunDirError,
@@ -27,6 +30,18 @@ from cyclip.train.config import LossConfig, ModelConfig, RunConfig, TrainConfig,
 from cyclip.train.config_file import ConfigError
 from cyclip.train.guards import TrainingError
 from cyclip.train.heldout import ValidationLoss
+
+
+def resolve_train_precision(cfg: TrainConfig, device: torch.device) -> TrainConfig:
+    """``--optim.precision auto`` made concrete for ``device`` (said once, by the main process),
+    so the step, the held-out loss and the saved config all use the one precision."""
+    precision = cfg.optim.precision
+    if dist.is_main_process():
+        print(
+            f"train: {describe_precision(precision, device, '--optim.precision')}", file=sys.stderr
+        )
+    resolved = resolve_precision(precision, device)
+    return dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, precision=resolved))
 
 
 def configure_backends(deterministic: bool, device: torch.device) -> None:

@@ -51,6 +51,7 @@ from cyclip.train.setup import (
     configure_backends,
     find_resume_checkpoint,
     prepare_run_dir,
+    resolve_train_precision,
     steps_per_epoch,
     wrap_model,
     write_config,
@@ -108,6 +109,7 @@ def train(cfg: TrainConfig, *, eval_fn: EvalFn | None = None, loader: Any = None
             )
     owns_process_group = not dist.is_distributed()
     info = dist.init_distributed(device=cfg.run.device)
+    cfg = resolve_train_precision(cfg, info.device)
     held = contextlib.ExitStack()  # releases the run directory's lock, even if setup fails
     try:
         try:
