@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     peak = a.peak_tflops or next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
     mfu = f"{100 * achieved / peak:.1f} % of {peak:.0f}" if peak else "n/a (give --peak-tflops)"
     print(
-        f"  cyclip model FLOPs: {flops / 1e9:.1f} GFLOP/sample, {achieved:.2f} TFLOP/s, MFU {mfu}"
+        f"  cyclip model FLOPs: {flops / 1e9:.3g} GFLOP/sample, {achieved:.3g} TFLOP/s, MFU {mfu}"
     )
 
     print(f"[3/4] {a.extra_steps} steps each: fp16 + loss scaler (CLIP), CyCLIP Gram bf16")
