@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cyclip.evaluation.compositional import family_of
 from cyclip.report.collect import datasets_with, group_of, value
 from cyclip.report.runs import Run
 from cyclip.report.tables import Table
@@ -25,6 +24,8 @@ def _cell(v: float | None) -> str:
 
 def _count_and_chance(runs: Sequence[Run], dataset: str, group: str, key: str) -> tuple[str, str]:
     """Items and chance (%) of a row; a family's are summed / averaged over its categories."""
+    from cyclip.evaluation.compositional import family_of  # imports torch: only when needed
+
     for run in runs:
         items = group_of(run, dataset, "items") or {}
         chance = group_of(run, dataset, "chance") or {}
