@@ -40,7 +40,10 @@ def minilm(minilm_dir):
 def _encode(loaded, texts: list[str], batch_size: int = 2) -> torch.Tensor:
     """Through FeatureExtractor.encode_texts: the path the STS task takes."""
     extractor = FeatureExtractor(
-        loaded.bundle, loaded.info.fingerprint, FeatureCache(None), ExtractConfig(batch_size)
+        loaded.bundle,
+        loaded.info.fingerprint,
+        FeatureCache(None),
+        ExtractConfig(batch_size, precision="fp32"),
     )
     return extractor.encode_texts(texts)
 
@@ -85,7 +88,10 @@ def test_fingerprint_is_stable_and_features_cache(minilm, minilm_dir, tmp_path):
     assert minilm.info.name == "text-encoder:all-MiniLM-L6-v2"
     assert minilm.info.pretrained == str(minilm_dir.resolve())
     extractor = FeatureExtractor(
-        minilm.bundle, minilm.info.fingerprint, FeatureCache(tmp_path), ExtractConfig(8)
+        minilm.bundle,
+        minilm.info.fingerprint,
+        FeatureCache(tmp_path),
+        ExtractConfig(8, precision="fp32"),
     )
     assert extractor.key_for("sts", "data-fp") is not None
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +31,13 @@ from cyclip.train.guards import TrainingError
 from cyclip.train.heldout import ValidationLoss
 
 
-def resolve_train_precision(cfg: TrainConfig, device: torch.device) -> TrainConfig:
-    """``--optim.precision auto`` made concrete for ``device`` (said once, by the main process),
-    so the step, the held-out loss and the saved config all use the one precision."""
+def resolve_train_precision(cfg: TrainConfig, device: torch.device) -> tuple[TrainConfig, str]:
+    """``--optim.precision auto`` made concrete for ``device``, so the step, the held-out loss
+    and the saved config all use the one precision; with the line that says which and why."""
     precision = cfg.optim.precision
-    if dist.is_main_process():
-        print(
-            f"train: {describe_precision(precision, device, '--optim.precision')}", file=sys.stderr
-        )
+    line = describe_precision(precision, device, "--optim.precision")
     resolved = resolve_precision(precision, device)
-    return dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, precision=resolved))
+    return dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, precision=resolved)), line
 
 
 def configure_backends(deterministic: bool, device: torch.device) -> None:

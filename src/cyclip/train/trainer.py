@@ -109,7 +109,7 @@ def train(cfg: TrainConfig, *, eval_fn: EvalFn | None = None, loader: Any = None
             )
     owns_process_group = not dist.is_distributed()
     info = dist.init_distributed(device=cfg.run.device)
-    cfg = resolve_train_precision(cfg, info.device)
+    cfg, precision_line = resolve_train_precision(cfg, info.device)
     held = contextlib.ExitStack()  # releases the run directory's lock, even if setup fails
     try:
         try:
@@ -120,6 +120,8 @@ def train(cfg: TrainConfig, *, eval_fn: EvalFn | None = None, loader: Any = None
             # The data and model layers reject what only they can check (a CSV without the
             # caption column, an unreadable weights file): still the user's input to fix.
             raise ConfigError(str(exc)) from exc
+        if dist.is_main_process():  # once the setup has accepted the config
+            print(f"train: {precision_line}", file=sys.stderr)
         try:
             return trainer.run()
         except RuntimeError as exc:
