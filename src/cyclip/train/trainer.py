@@ -121,7 +121,7 @@ def train(cfg: TrainConfig, *, eval_fn: EvalFn | None = None, loader: Any = None
             # caption column, an unreadable weights file): still the user's input to fix.
             raise ConfigError(str(exc)) from exc
         if dist.is_main_process():  # once the setup has accepted the config
-            print(f"train: {precision_line}", file=sys.stderr)
+            print(f"train: {precision_line}", flush=True)  # stdout: stderr is for problems
         try:
             return trainer.run()
         except RuntimeError as exc:
