@@ -72,7 +72,7 @@ def _list_tasks() -> int:
     for name in world.list_tasks():
         spec = resolve(name)
         n_classes = "-"
-        if spec.kind == "classification":
+        if spec.kind == "classification" and spec.factor is not None:
             n_classes = str(len(classification_info(spec.factor).classnames))
         print(f"{name:<30} {spec.kind:<15} {spec.size:>8,}  {n_classes}")
     print(
