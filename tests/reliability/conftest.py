@@ -86,6 +86,30 @@ def write_pairs(folder: Path, n: int, *, start_index: int = 0) -> list[str]:
     return rows
 
 
+def write_truncated_shard(folder: Path, n: int, cut_member: int) -> Path:
+    """A webdataset shard of ``n`` (png, txt) samples, cut in the middle of member
+    ``cut_member`` (counted from the start; negative from the end); returns ``folder/t.tar``."""
+    import io
+    import tarfile
+
+    rows = write_pairs(folder / "img", n)
+    path = folder / "s.tar"
+    with tarfile.open(path, "w") as tar:
+        for i, row in enumerate(rows):
+            for name, data in (
+                (f"{i:06d}.png", (folder / row.split(",")[0]).read_bytes()),
+                (f"{i:06d}.txt", f"item {i}".encode()),
+            ):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    with tarfile.open(path) as tar:
+        member = tar.getmembers()[cut_member]
+    cut = folder / "t.tar"
+    cut.write_bytes(path.read_bytes()[: member.offset_data + member.size // 2])
+    return cut
+
+
 @pytest.fixture(autouse=True)
 def _torch_state(torch_global_state):
     """In-process training runs: see ``torch_global_state`` in tests/conftest.py."""

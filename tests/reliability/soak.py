@@ -11,14 +11,12 @@ failed. About 15 minutes on two busy cores (tiny model, two steps). Not collecte
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import resource
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,7 +27,11 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.reliability.conftest import train_args, write_pairs  # noqa: E402
+from tests.reliability.conftest import (  # noqa: E402
+    train_args,
+    write_pairs,
+    write_truncated_shard,
+)
 from tests.reliability.test_hostile_input import alias_bomb  # noqa: E402
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
@@ -390,20 +392,7 @@ def case_single_class_image_folder(d):
 
 @case
 def case_truncated_tar_member(d):
-    rows = write_pairs(d / "img", 20)
-    path = d / "s.tar"
-    with tarfile.open(path, "w") as tar:
-        for i, row in enumerate(rows):
-            for name, data in (
-                (f"{i:06d}.png", (d / row.split(",")[0]).read_bytes()),
-                (f"{i:06d}.txt", f"item {i}".encode()),
-            ):
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-    with tarfile.open(path) as tar:
-        member = tar.getmembers()[-4]
-    (d / "t.tar").write_bytes(path.read_bytes()[: member.offset_data + member.size // 2])
+    write_truncated_shard(d, 20, cut_member=-4)
     args = ["--data.train-num-samples", "18", "--data.max-skip-rate", "0.5"]
     return run(tiny(d, "r", *args, data=str(d / "t.tar"))), {0}, None
 

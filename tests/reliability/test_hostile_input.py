@@ -20,6 +20,7 @@ from .conftest import (
     unblock_fifo,
     within,
     write_pairs,
+    write_truncated_shard,
 )
 
 
@@ -255,26 +256,9 @@ def test_a_single_class_image_folder_is_warned_about(tmp_path, caplog):
 def test_a_truncated_tar_member_is_counted_once(tmp_path):
     """Three samples, the shard cut in the middle of the second image: one good sample and one
     skip (webdataset reports the same read error twice)."""
-    import io
-    import tarfile
-
     from cyclip.data import SkippedItem, open_pairs
 
-    rows = write_pairs(tmp_path / "img", 3)
-    path = tmp_path / "s.tar"
-    with tarfile.open(path, "w") as tar:
-        for i, row in enumerate(rows):
-            for name, data in (
-                (f"{i:06d}.png", (tmp_path / row.split(",")[0]).read_bytes()),
-                (f"{i:06d}.txt", f"item {i}".encode()),
-            ):
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-    with tarfile.open(path) as tar:
-        members = tar.getmembers()
-    cut = members[2].offset_data + members[2].size // 2
-    (tmp_path / "t.tar").write_bytes(path.read_bytes()[:cut])
+    write_truncated_shard(tmp_path, 3, cut_member=2)
     items = list(open_pairs(str(tmp_path / "t.tar")))
     bad = [x for x in items if isinstance(x, SkippedItem)]
     assert len(items) - len(bad) == 1 and len(bad) == 1, bad
