@@ -29,8 +29,8 @@ class DemoArgs:
     """Train cyclip-rn-tiny with the CyCLIP objective on the builtin synthetic world, evaluate it
     on the whole builtin suite (zero-shot in-distribution and under shift, consistency@k, linear
     probe, fine vs coarse, retrieval, geometry, compositionality, sentence similarity) and write
-    RUN_DIR/report.html. About 7 minutes on 2 CPU cores with native bf16 (measured; longer in
-    fp32); --quick runs the same path in about a minute."""
+    RUN_DIR/report.html. About 5 minutes on 2 CPU cores with native bf16, 6.5 in fp32
+    (measured); --quick runs the same path in about a minute."""
 
     quick: bool = False
     """Smoke-test preset: a few dozen steps and a reduced evaluation (~1 minute)."""
