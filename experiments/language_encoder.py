@@ -44,11 +44,12 @@ from cyclip.evaluation import ExtractConfig, FeatureCache, SuiteConfig, evaluate
 from cyclip.evaluation.pipeline import open_task
 from cyclip.evaluation.registry import TaskRequest
 from cyclip.experiments import ClaimsConfig, evaluate_run, render_pairs
+from cyclip.experiments.claims import experiment_run_config
 from cyclip.experiments.pairs import TensorPairLoader
 from cyclip.experiments.stats import collect_metrics, compare, summarise
 from cyclip.models import create_model
 from cyclip.rundir import RunDir
-from cyclip.train import LossConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig, train
+from cyclip.train import LossConfig, ModelConfig, OptimConfig, TrainConfig, train
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 for parent in Path(__file__).resolve().parents:  # a worktree under wt/ sees the same shared/
@@ -173,16 +174,7 @@ def train_run(
             lambda_sentence=lam,
         ),
         optim=OptimConfig(lr=cfg.lr, warmup_steps=cfg.warmup_steps, max_steps=cfg.steps),
-        run=RunConfig(
-            output_dir=str(runs),
-            name=run_dir.name,
-            seed=seed,
-            log_every=max(1, cfg.steps // 20),
-            checkpoint_every=0,
-            keep_last=1,
-            tensorboard=False,
-            progress=False,
-        ),
+        run=experiment_run_config(runs, run_dir.name, seed, cfg.steps),
     )
     loader = TensorPairLoader(*pairs, batch_size=cfg.batch_size, seed=seed)
     if sup:

@@ -85,16 +85,22 @@ def train_config(cfg: ClaimsConfig, method: Method, seed: int, runs_dir: Path) -
         data=DataConfig(val_data=None, batch_size=cfg.batch_size, workers=0),
         loss=method.loss_config(cfg.normalization),
         optim=OptimConfig(lr=cfg.lr, warmup_steps=cfg.warmup_steps, max_steps=cfg.steps),
-        run=RunConfig(
-            output_dir=str(runs_dir),
-            name=f"{method.name}-seed{seed}",
-            seed=seed,
-            log_every=max(1, cfg.steps // 20),
-            checkpoint_every=0,
-            keep_last=1,
-            tensorboard=False,
-            progress=False,
-        ),
+        run=experiment_run_config(runs_dir, f"{method.name}-seed{seed}", seed, cfg.steps),
+    )
+
+
+def experiment_run_config(runs_dir: Path, name: str, seed: int, steps: int) -> RunConfig:
+    """The run settings every experiment run shares: about 20 log lines, one final checkpoint,
+    no TensorBoard, no progress bar."""
+    return RunConfig(
+        output_dir=str(runs_dir),
+        name=name,
+        seed=seed,
+        log_every=max(1, steps // 20),
+        checkpoint_every=0,
+        keep_last=1,
+        tensorboard=False,
+        progress=False,
     )
 
 

@@ -128,6 +128,11 @@ def resolve(name: str, kind: TaskKind | None = None) -> TaskSpec:
     return spec
 
 
+def _digest(parts: object) -> str:
+    """12 hex digits of ``repr(parts)``: the identity of a world definition in fingerprints."""
+    return hashlib.blake2b(repr(parts).encode(), digest_size=6).hexdigest()
+
+
 def _definition_digest() -> str:
     # Everything that decides pixels and captions, so a forgotten version bump still changes the
     # fingerprint (and invalidates feature caches). Code changes are covered by WORLD_VERSION.
@@ -156,7 +161,7 @@ def _definition_digest() -> str:
         captions.BACKGROUND_PHRASES,
         CAPTIONS_PER_IMAGE,
     )
-    return hashlib.blake2b(repr(parts).encode(), digest_size=6).hexdigest()
+    return _digest(parts)
 
 
 def fingerprint(name: str, size: int | None = None, image_size: int = 64) -> str:
@@ -184,9 +189,9 @@ def _compositional_digest() -> str:
         compositional.RELATION_PHRASES,
         compositional.COUNTS,
     )
-    return hashlib.blake2b(repr(parts).encode(), digest_size=6).hexdigest()
+    return _digest(parts)
 
 
 def _sts_digest() -> str:
     # Apart from the shared digest too: adding shapes/sts changed no other task's fingerprint.
-    return hashlib.blake2b(repr(sts.definition()).encode(), digest_size=6).hexdigest()
+    return _digest(sts.definition())
