@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
+from cyclip.data.batch_normalize import BatchNormalize, split_eval_transform, stack_items
 from cyclip.data.collate import item_key, skip_stats
 from cyclip.types import BadSampleError, SkippedItem
 
@@ -71,12 +72,19 @@ class _EvalStream(IterableDataset):
 class EvalCollator:
     """Items of one kind (told apart by their keys) -> an evaluation batch dict."""
 
-    def __init__(self, preprocess: Callable, tokenizer: Callable | None) -> None:
+    def __init__(
+        self,
+        preprocess: Callable,
+        tokenizer: Callable | None,
+        finish: BatchNormalize | None = None,
+    ) -> None:
         self.preprocess = preprocess
         self.tokenizer = tokenizer
+        self.finish = finish
 
     def _collate(self, good: list[dict]) -> dict[str, Any]:
-        batch: dict[str, Any] = {"images": torch.stack([x["image"] for x in good])}  # (B, 3, H, W)
+        images = stack_items([x["image"] for x in good], self.finish)  # (B, 3, H, W)
+        batch: dict[str, Any] = {"images": images}
         if "index" in good[0]:
             batch["indices"] = torch.tensor([x["index"] for x in good], dtype=torch.long)
         if "label" in good[0]:
@@ -91,9 +99,9 @@ class EvalCollator:
 
     def _empty(self) -> dict[str, Any]:
         """Every item of the batch was bad: all keys any kind could have, empty."""
-        shape = self.preprocess(Image.new("RGB", (64, 64))).shape
+        probe = self.preprocess(Image.new("RGB", (64, 64)))
         batch: dict[str, Any] = {
-            "images": torch.empty((0, *shape)),
+            "images": torch.empty((0, *probe.shape), dtype=probe.dtype),
             "indices": torch.empty(0, dtype=torch.long),
             "labels": torch.empty(0, dtype=torch.long),
             "captions": [],
@@ -109,6 +117,21 @@ class EvalCollator:
         return batch
 
 
+class EvalLoader(DataLoader):
+    """A ``DataLoader`` whose batches get their images finished (uint8 -> normalised float, see
+    :mod:`cyclip.data.batch_normalize`) in the process that iterates it."""
+
+    def __init__(self, *args: Any, finish: BatchNormalize | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.finish = finish
+
+    def __iter__(self) -> Iterator[dict]:  # type: ignore[override]
+        for batch in super().__iter__():
+            if self.finish is not None and batch["images"].dtype == torch.uint8:
+                batch["images"] = self.finish(batch["images"])
+            yield batch
+
+
 def build_eval_loader(
     dataset: Dataset | IterableDataset,
     preprocess: Callable,
@@ -116,7 +139,7 @@ def build_eval_loader(
     batch_size: int = 256,
     workers: int = 2,
     tokenizer: Callable | None = None,
-) -> DataLoader:
+) -> EvalLoader:
     """Batches of ``dataset`` for evaluation (see the module docstring for the keys).
 
     Args:
@@ -130,16 +153,20 @@ def build_eval_loader(
         raise ValueError(
             f"batch_size must be >= 1 and workers >= 0, got {batch_size} and {workers}"
         )
+    # Items travel as uint8 and are normalised per batch by the iterating process: the same
+    # values as ``preprocess`` per image, a quarter of the bytes from the workers.
+    item_transform, finish = split_eval_transform(preprocess)
     wrapped: Dataset | IterableDataset
     if isinstance(dataset, IterableDataset):
-        wrapped = _EvalStream(dataset, preprocess)
+        wrapped = _EvalStream(dataset, item_transform)
     else:
-        wrapped = _EvalItems(dataset, preprocess)
-    return DataLoader(
+        wrapped = _EvalItems(dataset, item_transform)
+    return EvalLoader(
         wrapped,
         batch_size=batch_size,
         shuffle=False,
         num_workers=workers,
-        collate_fn=EvalCollator(preprocess, tokenizer),
+        collate_fn=EvalCollator(item_transform, tokenizer, finish),
         pin_memory=torch.cuda.is_available(),
+        finish=finish,
     )
