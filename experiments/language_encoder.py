@@ -44,7 +44,7 @@ from cyclip.evaluation import ExtractConfig, FeatureCache, SuiteConfig, evaluate
 from cyclip.evaluation.pipeline import open_task
 from cyclip.evaluation.registry import TaskRequest
 from cyclip.experiments import ClaimsConfig, evaluate_run, render_pairs
-from cyclip.experiments.claims import experiment_run_config
+from cyclip.experiments.claims import experiment_run_config, stopped
 from cyclip.experiments.pairs import TensorPairLoader
 from cyclip.experiments.stats import collect_metrics, compare, summarise
 from cyclip.models import create_model
@@ -180,7 +180,7 @@ def train_run(
     if sup:
         loader = with_triplets(loader, NLI, tokenizer, batch_size=cfg.batch_size, seed=seed)
     start = time.perf_counter()
-    train(tc, loader=loader)
+    stopped(train(tc, loader=loader))  # a signal: stop here, never evaluate a half-trained run
     train_s = time.perf_counter() - start
     eval_s = evaluate_run(run_dir, cfg.suite)
     eval_s += evaluate_sts(run_dir)

@@ -19,7 +19,15 @@ from cyclip.evaluation import ExtractConfig, FeatureCache, SuiteConfig, evaluate
 from cyclip.experiments.pairs import TensorPairLoader
 from cyclip.losses import BASE_OBJECTIVES, Normalization
 from cyclip.rundir import RunDir
-from cyclip.train import LossConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig, train
+from cyclip.train import (
+    LossConfig,
+    ModelConfig,
+    OptimConfig,
+    RunConfig,
+    TrainConfig,
+    TrainResult,
+    train,
+)
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,7 @@ def experiment_run_config(runs_dir: Path, name: str, seed: int, steps: int) -> R
         output_dir=str(runs_dir),
         name=name,
         seed=seed,
+        resume="latest",  # a stopped run continues (bit-exact); a new one starts fresh
         log_every=max(1, steps // 20),
         checkpoint_every=0,
         keep_last=1,
@@ -111,11 +120,31 @@ def train_method(
     runs_dir: Path,
     pairs: tuple[torch.Tensor, torch.Tensor],
 ) -> tuple[Path, float]:
-    """Train one run on the pre-rendered ``pairs``; returns (run dir, seconds)."""
+    """Train one run on the pre-rendered ``pairs``; returns (run dir, seconds).
+
+    A run stopped part-way (SIGTERM, Ctrl-C, a kill) continues from its newest checkpoint the
+    next time; a run that a signal stops now raises :class:`RunStopped` rather than being
+    evaluated half-trained.
+    """
     loader = TensorPairLoader(*pairs, batch_size=cfg.batch_size, seed=seed)
     start = time.perf_counter()
     result = train(train_config(cfg, method, seed, runs_dir), loader=loader)
+    stopped(result)
     return result.run_dir, time.perf_counter() - start
+
+
+class RunStopped(RuntimeError):
+    """A signal stopped an experiment's run before its last step."""
+
+
+def stopped(result: TrainResult) -> None:
+    """Raise :class:`RunStopped` (saying how to continue) when a signal stopped ``result``."""
+    if result.stopped_by is not None:
+        raise RunStopped(
+            f"{result.run_dir.name} stopped by {result.stopped_by} at step {result.step}; "
+            "run the same command again (with --resume where the script has it) to continue it "
+            "from its checkpoint"
+        )
 
 
 def evaluate_run(run_dir: Path, suite: SuiteConfig, cache_dir: Path | None = None) -> float:
