@@ -100,6 +100,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     p.add_argument("--resume", action="store_true", help="skip runs that already have eval/")
     p.add_argument(
+        "--tables-only",
+        action="store_true",
+        help="train nothing: write the tables from the runs under OUT that are already "
+        "evaluated (methods may then have different seeds; the statistics are unpaired)",
+    )
+    p.add_argument(
         "--records-only",
         action="store_true",
         help="only rewrite OUT/runs.jsonl from the run folders under OUT",
@@ -149,21 +155,34 @@ def run_main(
     pairs: Callable[[], tuple],
     resume: bool,
     methods: tuple[Method, ...] = METHODS,
+    tables_only: bool = False,
 ) -> dict[str, list[Path]]:
     """Train and evaluate every (method, seed); seeds outermost so a cut-off run has all
-    methods for the seeds it finished."""
+    methods for the seeds it finished. ``tables_only``: only collect the evaluated runs."""
     run_dirs: dict[str, list[Path]] = {m.name: [] for m in methods}
     for seed in cfg.seeds:
         for method in methods:
             run_dir = out / "runs" / f"{method.name}-seed{seed}"
-            if resume and any(RunDir(run_dir).eval.glob("*.json")):
+            evaluated = any(RunDir(run_dir).eval.glob("*.json"))
+            if (resume or tables_only) and evaluated:
                 log(f"{run_dir.name}: already evaluated, skipped")
+            elif tables_only:
+                log(f"{run_dir.name}: not evaluated, left out of the tables")
+                continue
             else:
                 run_dir, train_s = train_method(cfg, method, seed, out / "runs", pairs())
                 eval_s = evaluate_run(run_dir, cfg.suite)
                 log(f"{run_dir.name}: trained {train_s:.0f} s, evaluated {eval_s:.0f} s")
             run_dirs[method.name].append(run_dir)
     return run_dirs
+
+
+def seeds_text(run_dirs: dict[str, list[Path]]) -> str:
+    """``seeds [0, 1]`` when every method ran the same seeds, else the seeds per method."""
+    seeds = {m: [int(d.name.rsplit("-seed", 1)[1]) for d in dirs] for m, dirs in run_dirs.items()}
+    if len({tuple(v) for v in seeds.values()}) == 1:
+        return f"seeds {next(iter(seeds.values()))}"
+    return "seeds " + "; ".join(f"{m} {v}" for m, v in seeds.items())
 
 
 def comparison_tables(per_method: dict[str, list[dict]]) -> tuple[str, dict]:
@@ -256,7 +275,11 @@ def main(argv: list[str]) -> int:
             return images[: cfg.train_pairs], texts[: cfg.train_pairs]
 
         methods = tuple(ALL_METHODS[name] for name in dict.fromkeys(args.methods))
-        run_dirs = run_main(cfg, out, main_pairs, args.resume, methods)
+        run_dirs = run_main(cfg, out, main_pairs, args.resume, methods, args.tables_only)
+        run_dirs = {m: dirs for m, dirs in run_dirs.items() if dirs}
+        if not run_dirs:
+            print(f"paper_claims.py: no evaluated runs under {out / 'runs'}", file=sys.stderr)
+            return 2
         per_method = {m: [collect_metrics(d) for d in dirs] for m, dirs in run_dirs.items()}
         tables, data = comparison_tables(per_method)
         results["main"] = {
@@ -268,13 +291,13 @@ def main(argv: list[str]) -> int:
         plot = write_claims_plot(per_method, out / "claims.png")
         sections.append(
             f"## Main comparison ({cfg.model}, batch {cfg.batch_size}, {cfg.steps} steps, "
-            f"{cfg.train_pairs} pairs, normalisation {cfg.normalization}, seeds "
-            f"{list(cfg.seeds)})\n\nmean ± std over seeds; Δ = the cyclic variant − its base "
+            f"{cfg.train_pairs} pairs, normalisation {cfg.normalization}, "
+            f"{seeds_text(run_dirs)})\n\nmean ± std over seeds; Δ = the cyclic variant − its base "
             "(CyCLIP − CLIP, Cy-SigLIP − SigLIP) ± Welch SE; "
             f"'> 2·SE?' = whether |Δ| exceeds two standard errors.\n\nPlot: `{plot}`; report: "
             f"`{report.html}`\n\n{tables}"
         )
-    if not args.no_sweep:
+    if not args.no_sweep and not args.tables_only:
         rows = run_sweep(cfg, sweep, out / "sweep", pairs(), log=log)
         results["sweep"] = rows
         plot = plot_sweep(rows, out / "sweep.png")
@@ -285,7 +308,14 @@ def main(argv: list[str]) -> int:
         )
     wall = time.perf_counter() - start
     setup["wall_s"] = wall
-    sections.append(f"Wall time: {wall / 60:.1f} min ({setup['torch_threads']} torch threads).\n")
+    if args.tables_only:
+        sections.append(
+            "Tables only (`--tables-only`): the runs were trained by earlier commands.\n"
+        )
+    else:
+        sections.append(
+            f"Wall time: {wall / 60:.1f} min ({setup['torch_threads']} torch threads).\n"
+        )
     # One file per part, so the main comparison and the sweep can run as separate processes
     # into the same OUT; results.md joins whatever parts exist.
     part = "main" if args.no_sweep else "sweep" if args.no_main else "all"
