@@ -71,3 +71,24 @@ def test_records_only_rewrites_runs_jsonl_or_exits_2(tmp_path: Path) -> None:
     assert script.main(["--out", str(tmp_path), "--records-only"]) == 0
     record = json.loads((tmp_path / "runs.jsonl").read_text())
     assert record["eval"] == {"d/zero_shot/top1": 5.0} and record["train"]["loss"] == 2.0
+
+
+def test_tables_only_tabulates_the_evaluated_runs_and_trains_nothing(tmp_path: Path) -> None:
+    script = _load_script()
+    args = ["--out", str(tmp_path), "--tables-only", "--no-sweep", "--seeds", "0", "1", "2"]
+    assert script.main([*args, "--methods", "clip", "cyclip"]) == 2  # nothing evaluated yet
+    for name, top1 in (("clip-seed0", 5.0), ("clip-seed1", 7.0), ("cyclip-seed2", 9.0)):
+        run = tmp_path / "runs" / name
+        (run / "eval").mkdir(parents=True)
+        (run / "config.yaml").write_text("seed: 0\n")
+        (run / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\n')
+        result = {"dataset": {"name": "d"}, "metrics": {"zero_shot": {"top1": top1}}}
+        (run / "eval" / "d.json").write_text(json.dumps(result))
+    assert script.main([*args, "--methods", "clip", "cyclip"]) == 0
+    text = (tmp_path / "main.md").read_text()
+    assert "seeds clip [0, 1]; cyclip [2]" in text and "Tables only" in text
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [
+        "clip-seed0",
+        "clip-seed1",
+        "cyclip-seed2",
+    ]  # nothing was trained
