@@ -12,8 +12,10 @@ per run: its configuration, final training metrics and every evaluation metric),
 (the four methods side by side, seed 0), ``claims.png`` and ``sweep.png``. The per-run folders
 ``runs/<method>-seed<k>/`` and ``sweep/bs<N>-<norm>/`` (training log, checkpoint, ``eval/`` JSONs
 as ``cyclip eval --suite builtin`` writes them, so ``cyclip report`` works on them) are
-git-ignored. ``--resume`` skips runs already evaluated; ``--records-only`` rewrites
-``runs.jsonl`` from the run folders and stops.
+git-ignored. ``--resume`` skips runs already evaluated (a run a signal stopped continues from
+its checkpoint); ``--records-only`` rewrites ``runs.jsonl`` from the run folders and stops;
+``--tables-only`` writes the tables from the evaluated runs and trains nothing, so several
+processes can train disjoint ``--seeds`` into one OUT and one last call tabulates them all.
 """
 
 from __future__ import annotations
@@ -79,6 +81,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--normalization", choices=NORMALIZATIONS, default=None)
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="(full: 0 to 7)")
     p.add_argument("--sweep-steps", type=int, default=None, help="steps per sweep run (full: 160)")
+    p.add_argument(
+        "--sweep-model", default=None, help=f"architecture of the sweep (full: {SweepConfig.model})"
+    )
     p.add_argument("--sweep-batch-sizes", type=int, nargs="+", default=None)
     p.add_argument("--sweep-normalizations", choices=NORMALIZATIONS, nargs="+", default=None)
     p.add_argument(
@@ -129,6 +134,7 @@ def configs(args: argparse.Namespace) -> tuple[ClaimsConfig, SweepConfig]:
         overrides["suite"] = SMALL_EVAL
     cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     sweep_overrides = {
+        "model": args.sweep_model,
         "steps": args.sweep_steps,
         "batch_sizes": tuple(args.sweep_batch_sizes) if args.sweep_batch_sizes else None,
         "normalizations": tuple(args.sweep_normalizations) if args.sweep_normalizations else None,
@@ -256,14 +262,16 @@ def main(argv: list[str]) -> int:
         "torch_threads": torch.get_num_threads(),
         "command": " ".join(["experiments/paper_claims.py", *argv]),
     }
-    pairs_needed = max(
-        0 if args.no_main else cfg.train_pairs, 0 if args.no_sweep else sweep_pairs(sweep)
-    )
+    pairs_needed: dict[str, int] = {}  # model -> pairs (the images follow its input size)
+    if not args.no_main:
+        pairs_needed[cfg.model] = cfg.train_pairs
+    if not args.no_sweep:
+        pairs_needed[sweep.model] = max(pairs_needed.get(sweep.model, 0), sweep_pairs(sweep))
 
     @functools.cache
-    def pairs() -> tuple[torch.Tensor, torch.Tensor]:  # rendered on first use only (--resume)
-        log(f"rendering {pairs_needed} training pairs for {cfg.model}")
-        return render_pairs(create_model(cfg.model), pairs_needed)
+    def pairs_for(model: str) -> tuple[torch.Tensor, torch.Tensor]:  # on first use (--resume)
+        log(f"rendering {pairs_needed[model]} training pairs for {model}")
+        return render_pairs(create_model(model), pairs_needed[model])
 
     sections = [f"# Paper claims at laptop scale\n\nCommand: `{setup['command']}`\n"]
     results: dict = {"setup": setup}
@@ -271,7 +279,7 @@ def main(argv: list[str]) -> int:
     if not args.no_main:
 
         def main_pairs() -> tuple[torch.Tensor, torch.Tensor]:
-            images, texts = pairs()
+            images, texts = pairs_for(cfg.model)
             return images[: cfg.train_pairs], texts[: cfg.train_pairs]
 
         methods = tuple(ALL_METHODS[name] for name in dict.fromkeys(args.methods))
@@ -298,11 +306,11 @@ def main(argv: list[str]) -> int:
             f"`{report.html}`\n\n{tables}"
         )
     if not args.no_sweep and not args.tables_only:
-        rows = run_sweep(cfg, sweep, out / "sweep", pairs(), log=log)
+        rows = run_sweep(cfg, sweep, out / "sweep", pairs_for(sweep.model), log=log)
         results["sweep"] = rows
         plot = plot_sweep(rows, out / "sweep.png")
         sections.append(
-            f"## Batch-size sweep: paper (÷N) vs mean (÷N²), CyCLIP λ = 0.25, {sweep.steps} "
+            f"## Batch-size sweep: paper (÷N) vs mean (÷N²), {sweep.model}, CyCLIP λ = 0.25, {sweep.steps} "
             f"steps each, lr {cfg.lr}, warm-up {sweep.warmup_steps}\n\nPlot: `{plot}`\n\n"
             f"{sweep_markdown(rows)}\n"
         )
