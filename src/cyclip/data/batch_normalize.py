@@ -32,7 +32,7 @@ class BatchNormalize:
     def __call__(self, images: Tensor) -> Tensor:
         if images.dtype != torch.uint8:
             raise TypeError(f"BatchNormalize expects uint8 images, got {images.dtype}")
-        x = images.to(torch.get_default_dtype()).div(255)
+        x = images.to(torch.get_default_dtype()).div_(255)  # in place: one float copy in all
         mean = torch.as_tensor(self.mean, dtype=x.dtype).view(-1, 1, 1)
         std = torch.as_tensor(self.std, dtype=x.dtype).view(-1, 1, 1)
         return x.sub_(mean).div_(std)
