@@ -416,6 +416,17 @@ def case_sigterm_during_a_stuck_read(d):
     return out, {128 + 15}, None if saved else "no checkpoint after the stop"
 
 
+@case
+def case_a_read_that_does_not_return_1_worker(d):
+    rows = write_pairs(d / "img", 32)
+    (d / "pairs.csv").write_text("filepath,caption\n" + "\n".join(rows))
+    args = train_args(d, "r", "--data.workers", "1", "--data.read-timeout", "2",
+                      data=str(d / "pairs.csv"))  # fmt: skip
+    out = run(cyclip(*args, faults=True), 120, FAULT_SLOW_IMAGE="5:600")
+    named = [x for x in out.err.splitlines() if "did not finish within 2 s" in x and ".png" in x]
+    return out, {1}, None if len(named) == 1 else "no one line naming the stuck image"
+
+
 def _one_clear_error(err: str) -> bool:
     """Exactly one ``error:`` line, and not a usage error of the harness itself."""
     lines = [x for x in err.splitlines() if "error:" in x]

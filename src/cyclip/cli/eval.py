@@ -73,6 +73,12 @@ class EvalArgs:
     """Images (or captions) per forward pass."""
     workers: int = 2
     """DataLoader worker processes decoding images."""
+    read_timeout: float = 60.0
+    """Seconds one image may take to read and decode; a longer read stops the evaluation in one
+    line naming the file (a hung file system). 0 = no limit."""
+    worker_timeout: float = 600.0
+    """With workers: seconds to wait for a batch from them before stopping (a stuck worker).
+    0 = no limit."""
     device: str = "auto"
     """'auto' (cuda if available, else cpu), 'cpu', 'cuda', 'cuda:1', ..."""
     precision: InferencePrecision = "auto"
@@ -120,6 +126,11 @@ def _check(args: EvalArgs) -> None:
     if args.batch_size < 1 or args.workers < 0:
         raise UsageError(
             f"--batch-size must be >= 1 and --workers >= 0, got {args.batch_size}, {args.workers}"
+        )
+    if args.read_timeout < 0 or args.worker_timeout < 0:
+        raise UsageError(
+            f"--read-timeout and --worker-timeout must be >= 0 seconds (0 = no limit), got "
+            f"{args.read_timeout}, {args.worker_timeout}"
         )
 
 
@@ -233,7 +244,14 @@ def run(args: EvalArgs) -> list[Path]:
         loaded,
         plan,
         output_dir=out,
-        extract=ExtractConfig(args.batch_size, args.workers, device, args.precision),
+        extract=ExtractConfig(
+            args.batch_size,
+            args.workers,
+            device,
+            args.precision,
+            read_timeout=args.read_timeout,
+            worker_timeout=args.worker_timeout,
+        ),
         cache=FeatureCache((args.cache_dir or default_cache_dir()) if args.cache else None),
         probe=LinearProbeConfig() if args.linear_probe else None,
     )

@@ -7,6 +7,7 @@ Bad items arrive as :class:`SkippedItem`; they are dropped from the batch and co
 
 from __future__ import annotations
 
+import operator
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from torch.utils.data import Dataset
 
 from cyclip.data.augment import CaptionAugmenter
 from cyclip.data.sampling import item_seed
+from cyclip.data.timeouts import TRAIN_TIMEOUTS, LoaderTimeouts, TimedRead
 from cyclip.types import BadSampleError, SkippedItem
 
 MAX_SKIPPED_EXAMPLES = 4
@@ -130,23 +132,32 @@ def skip_stats(items: Sequence[Any]) -> dict:
 
 
 class TrainItems(Dataset):
-    """Map-style wrapper run in the workers: ``(epoch, index)`` -> transformed item or skip."""
+    """Map-style wrapper run in the workers: ``(epoch, index)`` -> transformed item or skip.
 
-    def __init__(self, dataset: Dataset, transform: PairTransform, seed: int) -> None:
+    Reading an item (``dataset[index]``) is limited to ``timeouts.read`` seconds."""
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        transform: PairTransform,
+        seed: int,
+        timeouts: LoaderTimeouts = TRAIN_TIMEOUTS,
+    ) -> None:
         self.dataset = dataset
         self.transform = transform
         self.seed = seed
+        self.read = TimedRead(timeouts)
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
 
     def __getitem__(self, request: tuple[int, int]) -> dict | SkippedItem:
         epoch, index = request
+        key = item_key(self.dataset, index)
         try:
-            item = self.dataset[index]
+            item: dict = self.read(key, operator.getitem, self.dataset, index)
         except BadSampleError as exc:
             return SkippedItem(exc.key, exc.reason)
-        key = item_key(self.dataset, index)
         return self.transform.transform_or_skip(
             item["image"], item["caption"], key, item_seed(self.seed, epoch, index)
         )

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from cyclip.data.timeouts import READ_TIMEOUT_S, WORKER_TIMEOUT_S, LoaderTimeouts
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -41,6 +43,12 @@ class DataConfig:
     """DataLoader worker processes per training process (0 = load in the main process)."""
     prefetch_factor: int = 2
     """Batches each worker prepares ahead."""
+    read_timeout: float = READ_TIMEOUT_S
+    """Seconds one image (or shard sample) may take to read and decode; a read that takes longer
+    stops the run in one line naming the file (a hung file system). 0 = no limit."""
+    worker_timeout: float = WORKER_TIMEOUT_S
+    """With workers: seconds to wait for a batch from them before stopping the run (a stuck
+    worker). Keep it above read_timeout. 0 = no limit."""
     shuffle_buffer: int = 2000
     """webdataset only: samples in each worker's shuffle buffer (shards are also shuffled per epoch)."""
     max_skip_rate: float = 0.01
@@ -62,6 +70,11 @@ class DataConfig:
             (
                 self.prefetch_factor >= 1,
                 f"prefetch_factor must be >= 1, got {self.prefetch_factor}",
+            ),
+            (self.read_timeout >= 0, f"read_timeout must be >= 0, got {self.read_timeout}"),
+            (
+                self.worker_timeout >= 0,
+                f"worker_timeout must be >= 0, got {self.worker_timeout}",
             ),
             (self.shuffle_buffer >= 1, f"shuffle_buffer must be >= 1, got {self.shuffle_buffer}"),
             (
@@ -85,3 +98,8 @@ class DataConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"DataConfig: {message}")
+
+    @property
+    def timeouts(self) -> LoaderTimeouts:
+        """The loaders' time limits, with the ``--data.`` options named in their errors."""
+        return LoaderTimeouts(self.read_timeout, self.worker_timeout, "--data.")

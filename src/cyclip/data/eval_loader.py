@@ -10,11 +10,13 @@ plus ``n_skipped``/``skipped_examples`` as in training, and for map-style datase
 (B,) long: the dataset index of each kept item, so results can be joined back to the data when
 bad items were dropped. Map-style datasets keep their order. Streamed (webdataset) pairs come in
 shard order, interleaved between workers round-robin by batch: deterministic for a given number
-of workers.
+of workers. A read that does not return, or a stuck worker, ends the iteration with one line
+(:mod:`cyclip.data.timeouts`).
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -24,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from cyclip.data.batch_normalize import BatchNormalize, split_eval_transform, stack_items
 from cyclip.data.collate import item_key, skip_stats
+from cyclip.data.timeouts import EVAL_TIMEOUTS, LoaderTimeouts, TimedRead
 from cyclip.types import BadSampleError, SkippedItem
 
 
@@ -39,19 +42,21 @@ def _prepare(item: dict, preprocess: Callable, key: str, index: int | None) -> d
 
 
 class _EvalItems(Dataset):
-    def __init__(self, dataset: Dataset, preprocess: Callable) -> None:
+    def __init__(self, dataset: Dataset, preprocess: Callable, timeouts: LoaderTimeouts) -> None:
         self.dataset = dataset
         self.preprocess = preprocess
+        self.read = TimedRead(timeouts)
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
 
     def __getitem__(self, index: int) -> dict | SkippedItem:
+        key = item_key(self.dataset, index)
         try:
-            item = self.dataset[index]
+            item: dict = self.read(key, operator.getitem, self.dataset, index)
         except BadSampleError as exc:
             return SkippedItem(exc.key, exc.reason)
-        return _prepare(item, self.preprocess, item_key(self.dataset, index), index)
+        return _prepare(item, self.preprocess, key, index)
 
 
 class _EvalStream(IterableDataset):
@@ -119,14 +124,22 @@ class EvalCollator:
 
 class EvalLoader(DataLoader):
     """A ``DataLoader`` whose batches get their images finished (uint8 -> normalised float, see
-    :mod:`cyclip.data.batch_normalize`) in the process that iterates it."""
+    :mod:`cyclip.data.batch_normalize`) in the process that iterates it, and whose wait for the
+    workers ends in one line naming it."""
 
-    def __init__(self, *args: Any, finish: BatchNormalize | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        timeouts: LoaderTimeouts,
+        name: str,
+        finish: BatchNormalize | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
-        self.finish = finish
+        self.timeouts, self.name, self.finish = timeouts, name, finish
 
     def __iter__(self) -> Iterator[dict]:  # type: ignore[override]
-        for batch in super().__iter__():
+        for batch in self.timeouts.watch(super().__iter__(), self.name, self.num_workers):
             if self.finish is not None and batch["images"].dtype == torch.uint8:
                 batch["images"] = self.finish(batch["images"])
             yield batch
@@ -139,6 +152,8 @@ def build_eval_loader(
     batch_size: int = 256,
     workers: int = 2,
     tokenizer: Callable | None = None,
+    timeouts: LoaderTimeouts = EVAL_TIMEOUTS,
+    name: str = "evaluation data loader",
 ) -> EvalLoader:
     """Batches of ``dataset`` for evaluation (see the module docstring for the keys).
 
@@ -148,6 +163,9 @@ def build_eval_loader(
         batch_size: items per batch (before bad ones are dropped).
         workers: DataLoader worker processes.
         tokenizer: list[str] -> (B, L); pairs batches then carry ``texts``.
+        timeouts: how long one item's read, and a batch from the workers, may take (see
+            :mod:`cyclip.data.timeouts`; iterating raises its errors).
+        name: how the worker time-out names this loader.
     """
     if batch_size < 1 or workers < 0:
         raise ValueError(
@@ -158,9 +176,10 @@ def build_eval_loader(
     item_transform, finish = split_eval_transform(preprocess)
     wrapped: Dataset | IterableDataset
     if isinstance(dataset, IterableDataset):
-        wrapped = _EvalStream(dataset, item_transform)
+        limit = getattr(dataset, "with_timeouts", None)  # a stream that reads as it is iterated
+        wrapped = _EvalStream(limit(timeouts) if limit else dataset, item_transform)
     else:
-        wrapped = _EvalItems(dataset, item_transform)
+        wrapped = _EvalItems(dataset, item_transform, timeouts)
     return EvalLoader(
         wrapped,
         batch_size=batch_size,
@@ -168,5 +187,8 @@ def build_eval_loader(
         num_workers=workers,
         collate_fn=EvalCollator(item_transform, tokenizer, finish),
         pin_memory=torch.cuda.is_available(),
+        timeout=timeouts.dataloader_timeout(workers),
+        timeouts=timeouts,
+        name=name,
         finish=finish,
     )

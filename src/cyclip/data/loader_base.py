@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from cyclip.data.timeouts import LoaderTimeouts
+
 
 class TrainLoader(ABC):
     """Batches of one process for one epoch at a time.
@@ -35,9 +37,14 @@ class TrainLoader(ABC):
         return len(self) * self.batch_size * self.world_size
 
 
-def loader_kwargs(workers: int, prefetch_factor: int) -> dict[str, Any]:
-    """Persistent workers (they survive epochs), pinned memory when a GPU is there, prefetching."""
+def loader_kwargs(workers: int, prefetch_factor: int, timeouts: LoaderTimeouts) -> dict[str, Any]:
+    """Persistent workers (they survive epochs), pinned memory when a GPU is there, prefetching,
+    the wait for a batch from the workers limited (see :mod:`cyclip.data.timeouts`)."""
     kwargs: dict[str, Any] = {"num_workers": workers, "pin_memory": torch.cuda.is_available()}
     if workers > 0:
-        kwargs.update(persistent_workers=True, prefetch_factor=prefetch_factor)
+        kwargs.update(
+            persistent_workers=True,
+            prefetch_factor=prefetch_factor,
+            timeout=timeouts.dataloader_timeout(workers),
+        )
     return kwargs

@@ -31,6 +31,7 @@ from cyclip.data import shards
 from cyclip.data.collate import PairCollator, PairTransform
 from cyclip.data.loader_base import TrainLoader, loader_kwargs
 from cyclip.data.sampling import item_seed
+from cyclip.data.timeouts import TRAIN_TIMEOUTS, LoaderTimeouts, TimedRead
 from cyclip.types import SkippedItem
 
 log = logging.getLogger(__name__)
@@ -191,9 +192,12 @@ class ShardTrainLoader(TrainLoader):
         prefetch_factor: int = 2,
         shuffle_buffer: int = 2000,
         resampled: bool = False,
+        timeouts: LoaderTimeouts = TRAIN_TIMEOUTS,
+        name: str = "training data loader",
     ) -> None:
         self.batch_size = batch_size
         self.world_size = world_size
+        self.timeouts, self.name, self.workers = timeouts, name, workers
         n_workers = max(1, workers)
         if not resampled and len(urls) < world_size * n_workers:
             raise ValueError(
@@ -221,14 +225,17 @@ class ShardTrainLoader(TrainLoader):
         if not resampled:
             stages.append(wds.split_by_worker)
         stages += [
-            *shards.sample_stages(img_keys, txt_key, counter),
+            *shards.sample_stages(img_keys, txt_key, counter, TimedRead(timeouts)),
             _EpochShuffle(shuffle_buffer, seed, self._passes(), rank),
             _DecodeTransform(counter, (img_keys, txt_key), transform, seed, self._passes()),
             _FullBatches(batch_size, collator, self._passes()),
         ]
         pipeline = wds.DataPipeline(*stages).with_epoch(per_worker)
         self.loader = DataLoader(
-            pipeline, batch_size=None, shuffle=False, **loader_kwargs(workers, prefetch_factor)
+            pipeline,
+            batch_size=None,
+            shuffle=False,
+            **loader_kwargs(workers, prefetch_factor, timeouts),
         )
 
     def _passes(self) -> _Passes:
@@ -248,7 +255,7 @@ class ShardTrainLoader(TrainLoader):
             self.run.value += 1
         remaining = self.num_batches - self.start_batch
         produced = 0
-        for batch in self.loader:
+        for batch in self.timeouts.watch(iter(self.loader), self.name, self.workers):
             if produced >= remaining:
                 break
             produced += 1

@@ -13,6 +13,7 @@ member extensions that were found, instead of spinning through empty batches.
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import os
@@ -26,6 +27,7 @@ from torch.utils.data import IterableDataset
 from webdataset.tariterators import base_plus_ext
 
 from cyclip.data.images import clean_caption, load_image
+from cyclip.data.timeouts import TRAIN_TIMEOUTS, LoaderTimeouts, TimedRead
 from cyclip.types import BadSampleError, SkippedItem
 
 log = logging.getLogger(__name__)
@@ -199,10 +201,42 @@ def decode_pairs(
     yield from counter.drain()
 
 
-def sample_stages(img_keys: tuple[str, ...], txt_key: str, counter: SkipCounter) -> list:
-    """Stages from shard URLs to raw samples, with error recording and the missing-keys check."""
+class ShardPosition:
+    """Where a stream of shards is (the shard being read, the last sample read from it), for
+    the message of a read that does not return. Its two stages go before and after the reading."""
+
+    def __init__(self) -> None:
+        self.url: str | None = None
+        self.key: str | None = None
+
+    def shards(self, urls: Iterable[dict]) -> Iterator[dict]:
+        for entry in urls:
+            self.url, self.key = entry["url"], None
+            yield entry
+
+    def samples(self, samples: Iterable[dict]) -> Iterator[dict]:
+        for sample in samples:
+            if sample.get("__url__") == self.url:  # not the last sample of the previous shard
+                self.key = sample.get("__key__")
+            yield sample
+
+    def describe(self) -> str:
+        if self.url is None:
+            return "the shard list"
+        return f"shard {self.url}, " + (f"after sample {self.key}" if self.key else "first sample")
+
+
+def sample_stages(
+    img_keys: tuple[str, ...], txt_key: str, counter: SkipCounter, read: TimedRead
+) -> list:
+    """Stages from shard URLs to raw samples, with error recording, each sample's read limited
+    by ``read`` and the missing-keys check."""
+    position = ShardPosition()
     return [
+        position.shards,
         wds.tarfile_to_samples(handler=counter),
+        position.samples,
+        functools.partial(read.each, where=position.describe),
         functools.partial(require_keys, img_keys=img_keys, txt_key=txt_key),
     ]
 
@@ -216,18 +250,29 @@ class WebDatasetPairs(IterableDataset):
     """
 
     def __init__(
-        self, urls: list[str], img_key: str | None = None, caption_key: str | None = None
+        self,
+        urls: list[str],
+        img_key: str | None = None,
+        caption_key: str | None = None,
+        timeouts: LoaderTimeouts = TRAIN_TIMEOUTS,
     ) -> None:
         super().__init__()
         self.urls = list(urls)
         self.img_keys, self.txt_key = parse_keys(img_key, caption_key)
+        self.timeouts = timeouts
+
+    def with_timeouts(self, timeouts: LoaderTimeouts) -> WebDatasetPairs:
+        """This stream, its reads limited by ``timeouts`` (the loader's)."""
+        limited = copy.copy(self)
+        limited.timeouts = timeouts
+        return limited
 
     def __iter__(self) -> Iterator[dict | SkippedItem]:
         counter = SkipCounter()
         pipeline = wds.DataPipeline(
             wds.SimpleShardList(self.urls),
             wds.split_by_worker,
-            *sample_stages(self.img_keys, self.txt_key, counter),
+            *sample_stages(self.img_keys, self.txt_key, counter, TimedRead(self.timeouts)),
             functools.partial(
                 decode_pairs, counter=counter, img_keys=self.img_keys, txt_key=self.txt_key
             ),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from torch.utils.data import DataLoader, Dataset
 
@@ -26,6 +27,7 @@ from cyclip.data.resolve import open_pairs, resolve_type
 from cyclip.data.sampling import EpochBatchSampler
 from cyclip.data.shard_index import count_shard_samples
 from cyclip.data.shard_loader import ShardTrainLoader
+from cyclip.data.timeouts import TRAIN_TIMEOUTS, LoaderTimeouts
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,8 @@ class MapTrainLoader(TrainLoader):
         workers: int = 2,
         prefetch_factor: int = 2,
         samples_per_epoch: int | None = None,
+        timeouts: LoaderTimeouts = TRAIN_TIMEOUTS,
+        name: str = "training data loader",
     ) -> None:
         self.batch_size = batch_size
         self.world_size = world_size
@@ -63,11 +67,12 @@ class MapTrainLoader(TrainLoader):
         # Built once: persistent workers survive epochs, and the main-process sampler is re-read
         # at each iter(), so set_epoch takes effect without restarting them.
         self.loader = DataLoader(
-            TrainItems(dataset, transform, seed),
+            TrainItems(dataset, transform, seed, timeouts),
             batch_sampler=self.sampler,
             collate_fn=collator,
-            **loader_kwargs(workers, prefetch_factor),
+            **loader_kwargs(workers, prefetch_factor, timeouts),
         )
+        self.timeouts, self.name, self.workers = timeouts, name, workers
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
         self.sampler.set_epoch(epoch, start_batch)
@@ -76,7 +81,8 @@ class MapTrainLoader(TrainLoader):
         return len(self.sampler)
 
     def __iter__(self) -> Iterator[dict]:
-        return iter(self.loader)
+        # iter() here, not on the first batch: the trainer creates it under a seeded generator
+        return self.timeouts.watch(iter(self.loader), self.name, self.workers)
 
 
 def build_train_loader(
@@ -110,13 +116,15 @@ def build_train_loader(
         CaptionAugmenter.with_local_lexicon(cfg.eda_rate) if cfg.inmodal_augment else None,
     )
     collator = PairCollator(tokenizer, transform)
-    common = dict(
+    common: dict[str, Any] = dict(
         batch_size=cfg.batch_size,
         rank=rank,
         world_size=world_size,
         seed=seed,
         workers=cfg.workers,
         prefetch_factor=cfg.prefetch_factor,
+        timeouts=cfg.timeouts,
+        name=f"training data loader of {cfg.train_data}",
     )
     if kind == "webdataset":
         urls = shards.expand_shards(cfg.train_data)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 import cyclip
+from cyclip.data.timeouts import READ_TIMEOUT_S, WORKER_TIMEOUT_S, LoaderTimeouts
 from cyclip.evaluation.cache import FeatureCache, cache_key
 from cyclip.evaluation.zero_shot import build_classifier
 from cyclip.models import ModelBundle
@@ -43,12 +44,27 @@ class ExtractConfig:
     precision: InferencePrecision = "auto"
     """"bf16" runs the forward pass under bf16 autocast (weights stay fp32); "auto": bf16 where
     the device computes it natively, else fp32. Features are returned in fp32 either way."""
+    read_timeout: float = READ_TIMEOUT_S
+    """Seconds one image may take to read and decode before extraction stops naming it; 0 = no
+    limit (see :mod:`cyclip.data.timeouts`)."""
+    worker_timeout: float = WORKER_TIMEOUT_S
+    """With workers: seconds to wait for a batch from them before stopping; 0 = no limit."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.workers < 0:
             raise ValueError(f"workers must be >= 0, got {self.workers}")
+        if self.read_timeout < 0 or self.worker_timeout < 0:
+            raise ValueError(
+                f"read_timeout and worker_timeout must be >= 0 (0 = no limit), got "
+                f"{self.read_timeout} and {self.worker_timeout}"
+            )
+
+    @property
+    def timeouts(self) -> LoaderTimeouts:
+        """The loader's time limits, with the ``cyclip eval`` options named in their errors."""
+        return LoaderTimeouts(self.read_timeout, self.worker_timeout, flag_prefix="--")
         if self.precision not in INFERENCE_PRECISIONS:
             raise ValueError(
                 f"precision must be one of {', '.join(INFERENCE_PRECISIONS)}, got {self.precision!r}"
@@ -212,6 +228,7 @@ class FeatureExtractor:
             self.bundle.preprocess_val,
             batch_size=self.config.batch_size,
             workers=self.config.workers,
+            timeouts=self.config.timeouts,
         )
 
     def _run_images(

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from cyclip.data.timeouts import TRAIN_TIMEOUTS, LoaderTimeouts
 from cyclip.losses import BASE_OBJECTIVES, crossmodal_cyclic_loss, inmodal_cyclic_loss
 from cyclip.precision import Precision, autocast_context
 
@@ -77,6 +78,7 @@ class ValidationLoss:
         precision: autocast precision of the forward pass.
         objective: base objective of the run (``clip``, ``siglip``).
         cache_bytes: memory budget for keeping the preprocessed validation batches.
+        timeouts: the loader's time limits (``DataConfig.timeouts``); default: the defaults.
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class ValidationLoss:
         precision: Precision,
         objective: str = "clip",
         cache_bytes: int = 512 * 2**20,
+        timeouts: LoaderTimeouts | None = None,
     ) -> None:
         self.objective = objective
         self.source = source
@@ -101,6 +104,7 @@ class ValidationLoss:
         self.device = device
         self.precision = precision
         self.cache_bytes = cache_bytes
+        self.timeouts = timeouts or TRAIN_TIMEOUTS
         self._loader = None
         self._cache: list[tuple[torch.Tensor, torch.Tensor]] | None = None
 
@@ -115,6 +119,8 @@ class ValidationLoss:
                 batch_size=self.batch_size,
                 workers=self.workers,
                 tokenizer=self.tokenizer,
+                timeouts=self.timeouts,
+                name=f"validation data loader of {self.source}",
             )
         return self._loader
 

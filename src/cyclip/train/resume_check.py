@@ -54,6 +54,8 @@ FREE = frozenset(
         "data.batch_size",  # warned about by the position rescaling (cyclip.train.state)
         "data.workers",
         "data.prefetch_factor",
+        "data.read_timeout",
+        "data.worker_timeout",
         "data.val_data",
         "model.grad_checkpointing",
         "model.torch_compile",

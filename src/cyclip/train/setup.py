@@ -240,6 +240,7 @@ def build_validation(
         device=device,
         precision=cfg.optim.precision,
         objective=cfg.loss.objective,
+        timeouts=data.timeouts,
     )
 
 

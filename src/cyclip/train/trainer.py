@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from cyclip import distributed as dist
+from cyclip.data.timeouts import DataTimeoutError
 from cyclip.rundir import CheckpointPayload, RunDir
 from cyclip.train.checkpoint import (
     CheckpointManager,
@@ -124,6 +125,8 @@ def train(cfg: TrainConfig, *, eval_fn: EvalFn | None = None, loader: Any = None
             print(f"train: {precision_line}", flush=True)  # stdout: stderr is for problems
         try:
             return trainer.run()
+        except DataTimeoutError as exc:  # a read that does not return, a stuck worker
+            raise TrainingError(f"{exc}; continue with --run.resume latest") from exc
         except RuntimeError as exc:
             # PyTorch reports a dead worker from its SIGCHLD handler, i.e. at any point of a step.
             if "DataLoader worker" not in str(exc):
