@@ -230,3 +230,22 @@ def test_a_killed_run_resumed_from_an_older_checkpoint_evaluates_each_step_once(
     run(tmp_path, eval_fn=resumed, max_steps=10, eval_every=2, checkpoint_every=5, resume="latest")
     assert calls == [2, 4, 6, 6, 8, 10]  # 6 again: its line was logged after the checkpoint
     assert [m["step"] for m in eval_lines(tmp_path / "run")] == [2, 4, 6, 8, 10]
+
+
+def test_the_suite_reads_under_the_training_data_limits_and_names_their_flags(monkeypatch):
+    from cyclip.data.timeouts import LoaderTimeouts
+    from cyclip.evaluation.pipeline import Evaluation
+    from cyclip.models import create_model
+    from cyclip.train.periodic import open_eval_suite, suite_part
+
+    seen = []
+
+    def fake_evaluate_model(bundle, plan, *, extract, cache):
+        seen.append(extract)
+        return Evaluation(results={})
+
+    monkeypatch.setattr("cyclip.evaluation.evaluate_model", fake_evaluate_model)
+    bundle = create_model("cyclip-tiny")
+    limits = LoaderTimeouts(read=7.0, worker=70.0, flag_prefix="--data.")
+    suite_part(open_eval_suite([ZEROSHOT])[0], bundle, limits).run(bundle.model, 0)
+    assert len(seen) == 1 and seen[0].timeouts == limits

@@ -49,6 +49,9 @@ class ExtractConfig:
     limit (see :mod:`cyclip.data.timeouts`)."""
     worker_timeout: float = WORKER_TIMEOUT_S
     """With workers: seconds to wait for a batch from them before stopping; 0 = no limit."""
+    timeout_flag_prefix: str = "--"
+    """How the time-out errors name the two options: ``--`` (``cyclip eval --read-timeout``),
+    ``--data.`` when training runs the evaluation (``--data.read-timeout``)."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -63,8 +66,10 @@ class ExtractConfig:
 
     @property
     def timeouts(self) -> LoaderTimeouts:
-        """The loader's time limits, with the ``cyclip eval`` options named in their errors."""
-        return LoaderTimeouts(self.read_timeout, self.worker_timeout, flag_prefix="--")
+        """The loader's time limits, with the options named as ``timeout_flag_prefix`` says."""
+        return LoaderTimeouts(
+            self.read_timeout, self.worker_timeout, flag_prefix=self.timeout_flag_prefix
+        )
         if self.precision not in INFERENCE_PRECISIONS:
             raise ValueError(
                 f"precision must be one of {', '.join(INFERENCE_PRECISIONS)}, got {self.precision!r}"

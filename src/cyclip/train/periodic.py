@@ -42,6 +42,7 @@ from cyclip.train.guards import TrainingError
 from cyclip.train.rng import capture_rng_state, restore_rng_state
 
 if TYPE_CHECKING:
+    from cyclip.data.timeouts import LoaderTimeouts
     from cyclip.evaluation.registry import TaskRequest
     from cyclip.models import ModelBundle
 
@@ -191,15 +192,26 @@ class EvalPart:
     run: Callable[[nn.Module, int], Mapping[str, Any]]
 
 
-def suite_part(opened: OpenedEntry, bundle: ModelBundle) -> EvalPart:
+def suite_part(
+    opened: OpenedEntry, bundle: ModelBundle, timeouts: LoaderTimeouts | None = None
+) -> EvalPart:
     """Evaluate ``opened``'s plan with ``bundle``'s eval transform and tokenizer, on whatever
-    model is passed (where it is), without the feature cache."""
+    model is passed (where it is), without the feature cache; ``timeouts``: the training data's
+    read and worker limits (their errors name the ``--data.`` options)."""
     from cyclip.evaluation import evaluate_model
     from cyclip.evaluation.suite import PERIODIC_EXTRACT
 
+    limits: dict[str, Any] = {}
+    if timeouts is not None:
+        limits = dict(
+            read_timeout=timeouts.read,
+            worker_timeout=timeouts.worker,
+            timeout_flag_prefix=timeouts.flag_prefix,
+        )
+
     def run(model: nn.Module, step: int) -> dict[str, float]:
         device = next(model.parameters()).device
-        extract = dataclasses.replace(PERIODIC_EXTRACT, device=str(device))
+        extract = dataclasses.replace(PERIODIC_EXTRACT, device=str(device), **limits)
         evaluation = evaluate_model(
             bundle._replace(model=model), opened.plan, extract=extract, cache=None
         )
@@ -341,12 +353,14 @@ def build_periodic_evaluation(
     *,
     validation: Callable[[nn.Module], Mapping[str, Any]] | None,
     eval_fn: Callable[[nn.Module, int], Mapping[str, Any]] | None,
+    timeouts: LoaderTimeouts | None = None,
 ) -> PeriodicEvaluation:
-    """The run's evaluation: validation loss, then the suite entries, then ``eval_fn``."""
+    """The run's evaluation: validation loss, then the suite entries (read under
+    ``timeouts``), then ``eval_fn``."""
     parts = []
     if validation is not None:
         parts.append(EvalPart("validation loss", lambda model, step: validation(model)))
-    parts += [suite_part(opened, bundle) for opened in suite]
+    parts += [suite_part(opened, bundle, timeouts) for opened in suite]
     if eval_fn is not None:
         parts.append(EvalPart("eval_fn", eval_fn))
     return PeriodicEvaluation(

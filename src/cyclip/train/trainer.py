@@ -197,7 +197,12 @@ class Trainer:
         self.skips = SkipMonitor(cfg.data.max_skip_rate, epoch_size)
         self.validation = build_validation(cfg, bundle, device)
         self.periodic = build_periodic_evaluation(
-            cfg.run, eval_suite, bundle, validation=self.validation, eval_fn=eval_fn
+            cfg.run,
+            eval_suite,
+            bundle,
+            validation=self.validation,
+            eval_fn=eval_fn,
+            timeouts=cfg.data.timeouts,
         )
         self.checkpoints = CheckpointManager(RunDir(self.run_dir).checkpoints, cfg.run.keep_last)
         self.progress = Progress()
