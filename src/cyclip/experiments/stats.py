@@ -139,6 +139,7 @@ def table_rows(keys: set[str]) -> dict[str, list[Row]]:
         (f"{family} family image-text", f"shapes/compositional/image_text_family/{family}")
         for family in ("swap", "count", "replace")
     ]
+    sts = [(f"builtin STS {m}", f"shapes/sts/sts/{m}") for m in ("spearman", "pearson")]
     tables = {
         "Zero-shot classification (top-k %, in-distribution = test; shifts: sketch, noisy, novel)": zero_shot,
         "Consistency@k (% of test images whose zero-shot and k-NN predictions agree)": consistency,
@@ -148,6 +149,8 @@ def table_rows(keys: set[str]) -> dict[str, list[Row]]:
         "Geometry (held-out pairs of shapes/val)": geometry,
         "Compositionality (shapes/compositional: true caption vs one hard negative, accuracy %, "
         "chance 50; text-only = the text tower alone)": compositional,
+        "Sentence similarity of the text tower (shapes/sts: caption pairs, correlation x 100 "
+        "with the world's gold similarity)": sts,
     }
     return {title: [r for r in rows if r[1] in keys] for title, rows in tables.items()}
 
