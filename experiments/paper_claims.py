@@ -43,7 +43,7 @@ from cyclip.experiments import (
     train_method,
 )
 from cyclip.experiments.records import write_run_records
-from cyclip.experiments.stats import collect_metrics, markdown_tables
+from cyclip.experiments.stats import collect_metrics, markdown_tables, paired_table
 from cyclip.experiments.sweep import SweepConfig, plot_sweep, run_sweep, sweep_markdown
 from cyclip.losses import NORMALIZATIONS
 from cyclip.models import create_model
@@ -183,9 +183,54 @@ def run_main(
     return run_dirs
 
 
+# The headline metrics of the paired table: (label, metric key).
+PAIRED_ROWS = (
+    ("zero-shot shape top-1 (test)", "shapes/shape/test/zero_shot/top1"),
+    ("zero-shot colour-shape top-1 (test)", "shapes/colour-shape/test/zero_shot/top1"),
+    ("zero-shot colour top-1 (sketch)", "shapes/colour/sketch/zero_shot/top1"),
+    ("zero-shot colour top-1 (noisy)", "shapes/colour/noisy/zero_shot/top1"),
+    ("zero-shot colour-shape top-1 (novel pairs)", "shapes/colour-shape/novel/zero_shot/top1"),
+    ("consistency@1 colour-shape", "shapes/colour-shape/test/consistency/consistency@1"),
+    ("consistency@10 colour-shape", "shapes/colour-shape/test/consistency/consistency@10"),
+    ("coarse top-1 (superclass = shape)", "shapes/colour-shape/test/fine_coarse/coarse_top1"),
+    ("linear probe colour-shape", "shapes/colour-shape/test/linear_probe/top1"),
+    ("retrieval mean recall", "shapes/retrieval/retrieval/mean_recall"),
+    ("compositional overall (image-text)", "shapes/compositional/image_text/overall"),
+    ("builtin STS Spearman", "shapes/sts/sts/spearman"),
+    ("in-modal cyclic residual", "shapes/val/geometry/inmodal_cyclic"),
+    ("cross-modal cyclic residual", "shapes/val/geometry/crossmodal_cyclic"),
+    ("alignment E‖I−T‖²", "shapes/val/geometry/alignment"),
+    ("text uniformity", "shapes/val/geometry/uniformity_text"),
+    ("modality gap", "shapes/val/geometry/modality_gap"),
+)
+PAIRS = (("clip", "cyclip"), ("clip", "c-cyclip"), ("clip", "i-cyclip"), ("siglip", "cy-siglip"))
+
+
+def seed_of(run_dir: Path) -> int:
+    return int(run_dir.name.rsplit("-seed", 1)[1])
+
+
+def paired_section(run_dirs: dict[str, list[Path]], per_method: dict[str, list[dict]]) -> str:
+    """The headline differences paired by seed (runs of one seed share initialisation and data
+    order), as a Markdown section; empty when no pair of methods ran."""
+    per_seed = {
+        m: {seed_of(d): metrics for d, metrics in zip(run_dirs[m], per_method[m], strict=True)}
+        for m in run_dirs
+    }
+    table = paired_table(per_seed, PAIRS, PAIRED_ROWS)
+    if not table:
+        return ""
+    return (
+        "### Paired by seed\n\nΔ = the mean over seeds of (variant − its base) for the same "
+        "seed (same initialisation and data order), ± its standard error (paired t-test p); "
+        "'*' = |Δ| > 2·SE. The seed moves all methods alike, so pairing removes its effect.\n\n"
+        + table
+    )
+
+
 def seeds_text(run_dirs: dict[str, list[Path]]) -> str:
     """``seeds [0, 1]`` when every method ran the same seeds, else the seeds per method."""
-    seeds = {m: [int(d.name.rsplit("-seed", 1)[1]) for d in dirs] for m, dirs in run_dirs.items()}
+    seeds = {m: [seed_of(d) for d in dirs] for m, dirs in run_dirs.items()}
     if len({tuple(v) for v in seeds.values()}) == 1:
         return f"seeds {next(iter(seeds.values()))}"
     return "seeds " + "; ".join(f"{m} {v}" for m, v in seeds.items())
@@ -290,6 +335,7 @@ def main(argv: list[str]) -> int:
             return 2
         per_method = {m: [collect_metrics(d) for d in dirs] for m, dirs in run_dirs.items()}
         tables, data = comparison_tables(per_method)
+        tables += "\n" + paired_section(run_dirs, per_method)
         results["main"] = {
             "tables": next(iter(data.values())),  # CyCLIP vs CLIP when both ran
             "comparisons": data,

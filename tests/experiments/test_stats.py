@@ -67,3 +67,37 @@ def test_compositional_metrics_get_their_table() -> None:
     assert "| swap_att image-text | 51.00 ± 1.41 | 61.00 ± 1.41 | +10.00 ± 1.41 |" in text
     assert "| overall text-only |" in text and "| swap family image-text |" in text
     assert data[blind]["diff"] == 0.0
+
+
+def test_paired_comparison_removes_a_shared_seed_effect() -> None:
+    from scipy import stats as scipy_stats
+
+    from cyclip.experiments.stats import compare_paired
+
+    seed_effect = {0: 10.0, 1: 50.0, 2: 30.0, 3: 70.0}
+    a = dict(seed_effect)
+    b = {s: v + d for (s, v), d in zip(seed_effect.items(), (1.0, 1.2, 0.8, 1.0), strict=True)}
+    b[9] = 0.0  # a seed only one method ran is dropped
+    paired = compare_paired(a, b)
+    assert paired.diff == pytest.approx(1.0) and paired.se == pytest.approx(0.0816, abs=1e-4)
+    assert paired.exceeds_noise  # unpaired, the seed effect (std ~26) hides the +1
+    assert not compare(list(a.values()), [b[s] for s in a]).exceeds_noise
+    expected = scipy_stats.ttest_rel([b[s] for s in a], list(a.values())).pvalue
+    assert paired.p_value == pytest.approx(expected)
+    assert math.isnan(compare_paired({0: 1.0}, {1: 2.0}).diff)  # no seed in common
+
+
+def test_paired_table_has_a_column_per_pair_that_ran_and_marks_clear_differences() -> None:
+    from cyclip.experiments.stats import paired_table
+
+    per_seed = {
+        "clip": {0: {"m": 10.0, "r": 0.5}, 1: {"m": 20.0, "r": 0.4}, 2: {"m": 30.0, "r": 0.6}},
+        "cyclip": {0: {"m": 11.0, "r": 0.4}, 1: {"m": 21.1, "r": 0.32}, 2: {"m": 30.9, "r": 0.5}},
+    }
+    pairs = [("clip", "cyclip"), ("siglip", "cy-siglip")]  # no siglip runs: one column
+    lines = paired_table(per_seed, pairs, [("M", "m"), ("R", "r"), ("X", "x")]).splitlines()
+    assert lines[0] == "| metric | cyclip − clip |"
+    assert lines[2].startswith("| M | +1.00 ± 0.06 (") and lines[2].endswith(") * |")
+    assert lines[3].startswith("| R | -0.0933 ± 0.0067 (")  # small values: four decimals
+    assert len(lines) == 4  # X is in no run
+    assert paired_table(per_seed, [("siglip", "cy-siglip")], [("M", "m")]) == ""
