@@ -414,6 +414,14 @@ def section_eval(s: Settings, work: Path, rep: Report, checkpoint: Path | None) 
             None,
             "decode + preprocess + forward vs forward over preloaded tensors",
         )
+        before = median_of(res["feature extraction, per-image float transform"])
+        rep.target(
+            "6. extraction, uint8 items / per-image float items",
+            median_of(res["feature extraction"]) / before,
+            "(report)",
+            None,
+            "items normalised per batch in the main process vs per image in the workers",
+        )
         out["extraction"] = res
     else:
         rep.notes.append(f"eval: {CIFAR_MINI} absent, feature extraction not measured")
