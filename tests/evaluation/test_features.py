@@ -1,3 +1,4 @@
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -136,3 +137,18 @@ def test_class_names_and_templates_do_not_re_extract_image_features(tiny_bundle,
     more = open_classification_source(str(root))
     extractor.classification(more.dataset, more.fingerprint)
     assert counting.image_calls == 2  # another image: new features
+
+
+def test_extract_config_refuses_bad_values() -> None:
+    with pytest.raises(ValueError, match="precision must be one of"):
+        ExtractConfig(precision="fp16")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="read_timeout and worker_timeout must be >= 0"):
+        ExtractConfig(read_timeout=-1)
+
+
+def test_with_timeouts_takes_the_limits_and_their_flag_names() -> None:
+    from cyclip.data.timeouts import LoaderTimeouts
+
+    limits = LoaderTimeouts(read=3.0, worker=30.0, flag_prefix="--data.")
+    config = FAST.with_timeouts(limits)
+    assert config.timeouts == limits and config.batch_size == FAST.batch_size

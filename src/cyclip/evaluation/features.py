@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import torch
@@ -63,6 +63,10 @@ class ExtractConfig:
                 f"read_timeout and worker_timeout must be >= 0 (0 = no limit), got "
                 f"{self.read_timeout} and {self.worker_timeout}"
             )
+        if self.precision not in INFERENCE_PRECISIONS:
+            raise ValueError(
+                f"precision must be one of {', '.join(INFERENCE_PRECISIONS)}, got {self.precision!r}"
+            )
 
     @property
     def timeouts(self) -> LoaderTimeouts:
@@ -70,10 +74,15 @@ class ExtractConfig:
         return LoaderTimeouts(
             self.read_timeout, self.worker_timeout, flag_prefix=self.timeout_flag_prefix
         )
-        if self.precision not in INFERENCE_PRECISIONS:
-            raise ValueError(
-                f"precision must be one of {', '.join(INFERENCE_PRECISIONS)}, got {self.precision!r}"
-            )
+
+    def with_timeouts(self, timeouts: LoaderTimeouts) -> ExtractConfig:
+        """This configuration reading under ``timeouts`` (its limits and how it names them)."""
+        return replace(
+            self,
+            read_timeout=timeouts.read,
+            worker_timeout=timeouts.worker,
+            timeout_flag_prefix=timeouts.flag_prefix,
+        )
 
 
 @dataclass(frozen=True)
