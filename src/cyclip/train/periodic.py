@@ -201,17 +201,11 @@ def suite_part(
     from cyclip.evaluation import evaluate_model
     from cyclip.evaluation.suite import PERIODIC_EXTRACT
 
-    limits: dict[str, Any] = {}
-    if timeouts is not None:
-        limits = dict(
-            read_timeout=timeouts.read,
-            worker_timeout=timeouts.worker,
-            timeout_flag_prefix=timeouts.flag_prefix,
-        )
+    base = PERIODIC_EXTRACT if timeouts is None else PERIODIC_EXTRACT.with_timeouts(timeouts)
 
     def run(model: nn.Module, step: int) -> dict[str, float]:
         device = next(model.parameters()).device
-        extract = dataclasses.replace(PERIODIC_EXTRACT, device=str(device), **limits)
+        extract = dataclasses.replace(base, device=str(device))
         evaluation = evaluate_model(
             bundle._replace(model=model), opened.plan, extract=extract, cache=None
         )
